@@ -1,0 +1,39 @@
+//! Dominion's storage layer: the [`Store`] (durable game state, with SQLite and MongoDB
+//! backends), [`Coordination`] (presence, locks, instance registry, with embedded and Redis
+//! backends), schema migrations ([`migrate`]), and the save pipeline's writer ([`SaveQueue`]).
+//!
+//! What it stores: accounts and user-id sequences, players, map objects, marches in flight,
+//! world meta ([`records`]), each as a versioned document; the kingdom's owner epoch used to fence
+//! writers; and chunked full-world snapshots for rotation.
+//!
+//! Not responsible for: the sim's ECS state or deciding what is dirty (the root converts between
+//! sim components and [`records`]), exporting metrics (the root reads [`SaveStats`]), rotation
+//! and compensation logic (the root, on top of this crate), or running database servers.
+
+pub mod config;
+pub mod coordination;
+pub mod error;
+pub mod migrate;
+pub mod mongo;
+pub mod records;
+pub mod save_queue;
+pub mod sqlite;
+pub mod store;
+
+pub use config::{CoordinationConfig, StoreConfig};
+pub use coordination::{
+    Coordination, EmbeddedCoordination, InstanceInfo, LockToken, RedisCoordination,
+};
+pub use error::{ConfigError, CoordError, StoreError};
+pub use migrate::{Migrations, plan_migrations};
+pub use mongo::MongoStore;
+pub use records::{
+    AccountRecord, Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPurpose,
+    MarchRecord, PlayerRecord, Record, StoredDoc, WorldMetaRecord,
+};
+pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
+pub use sqlite::SqliteStore;
+pub use store::{
+    Snapshot, SnapshotManifest, SnapshotPart, Store, WriteBatch, get_or_create_account,
+    load_record, load_records,
+};

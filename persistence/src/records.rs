@@ -1,0 +1,806 @@
+//! What is stored: the collections, the document envelope shared by every backend, and the typed
+//! records (accounts, players, map objects, marches, world meta) with their BSON field mapping.
+//!
+//! Every stored document is a BSON document with the envelope fields `_id` (`"{kingdom}:{key}"`),
+//! `kingdom`, `key` and `schema_version`, followed by the record's own fields. MongoDB stores it
+//! as is; SQLite stores the same BSON bytes in a table per collection keyed by `_id`, so data
+//! fixes ([`crate::migrate`]) see identical documents on both backends.
+//!
+//! Unsigned 64-bit numbers (ids, resources, ticks) are stored as BSON `int64` holding the same
+//! bits (`u64 as i64`), which round-trips every value exactly.
+//!
+//! Not here: the sim's ECS components (the root converts between those and these records), and
+//! compensation tickets / mail attachments, which will be new [`Collection`] variants later.
+
+use std::fmt;
+
+use bson::{Bson, Document, doc};
+use dominion_sim::types::{ObjectId, PlayerId, ResourceKind, Resources, TilePos, Troops};
+
+use crate::error::StoreError;
+
+/// A kingdom (one world map, one owning instance at a time). For accounts it is the server id
+/// that allocated the player id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct KingdomId(pub u32);
+
+impl fmt::Display for KingdomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kingdom:{}", self.0)
+    }
+}
+
+/// A stored collection of versioned documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Collection {
+    /// [`AccountRecord`]: openid → player id, scoped by server id.
+    Accounts,
+    /// [`PlayerRecord`].
+    Players,
+    /// [`MapObjectRecord`].
+    MapObjects,
+    /// [`MarchRecord`].
+    Marches,
+    /// [`WorldMetaRecord`].
+    WorldMeta,
+}
+
+impl Collection {
+    /// Every versioned collection, in a fixed order.
+    pub const ALL: [Collection; 5] = [
+        Collection::Accounts,
+        Collection::Players,
+        Collection::MapObjects,
+        Collection::Marches,
+        Collection::WorldMeta,
+    ];
+
+    /// The stored name (MongoDB collection, SQLite table).
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Accounts => "accounts",
+            Collection::Players => "players",
+            Collection::MapObjects => "map_objects",
+            Collection::Marches => "marches",
+            Collection::WorldMeta => "world_meta",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Collection::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The schema version this server writes for this collection.
+    pub fn current_version(self) -> i32 {
+        match self {
+            Collection::Accounts => AccountRecord::SCHEMA_VERSION,
+            Collection::Players => PlayerRecord::SCHEMA_VERSION,
+            Collection::MapObjects => MapObjectRecord::SCHEMA_VERSION,
+            Collection::Marches => MarchRecord::SCHEMA_VERSION,
+            Collection::WorldMeta => WorldMetaRecord::SCHEMA_VERSION,
+        }
+    }
+}
+
+impl fmt::Display for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `_id` of a document: `"{kingdom}:{key}"`.
+pub fn doc_id(kingdom: KingdomId, key: &str) -> String {
+    format!("{}:{}", kingdom.0, key)
+}
+
+/// One stored document with its envelope fields already read out.
+///
+/// `body` is the complete document, envelope included, exactly as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDoc {
+    /// Collection it belongs to.
+    pub collection: Collection,
+    /// `_id`.
+    pub id: String,
+    /// `kingdom`.
+    pub kingdom: KingdomId,
+    /// `schema_version`.
+    pub schema_version: i32,
+    /// The whole document.
+    pub body: Document,
+}
+
+impl StoredDoc {
+    /// Builds a document from a record's fields, adding the envelope at the front.
+    pub fn new(
+        collection: Collection,
+        kingdom: KingdomId,
+        key: &str,
+        schema_version: i32,
+        fields: Document,
+    ) -> Self {
+        let id = doc_id(kingdom, key);
+        let mut body = doc! {
+            "_id": id.clone(),
+            "kingdom": i64::from(kingdom.0),
+            "key": key,
+            "schema_version": schema_version,
+        };
+        for (k, v) in fields {
+            if !matches!(k.as_str(), "_id" | "kingdom" | "key" | "schema_version") {
+                body.insert(k, v);
+            }
+        }
+        StoredDoc {
+            collection,
+            id,
+            kingdom,
+            schema_version,
+            body,
+        }
+    }
+
+    /// Builds a stored document from a record at its current schema version.
+    pub fn from_record<R: Record>(kingdom: KingdomId, record: &R) -> Self {
+        let mut fields = Document::new();
+        record.encode(&mut fields);
+        StoredDoc::new(
+            R::COLLECTION,
+            kingdom,
+            &record.key(),
+            R::SCHEMA_VERSION,
+            fields,
+        )
+    }
+
+    /// Reads the envelope of a document loaded from a backend; a missing or mistyped envelope
+    /// field is reported as [`StoreError::Corrupt`] naming the document.
+    pub fn from_document(collection: Collection, body: Document) -> Result<Self, StoreError> {
+        let id = match body.get("_id") {
+            Some(Bson::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(StoreError::Corrupt {
+                    collection: collection.name(),
+                    id: other.to_string(),
+                    reason: "_id is not a string".into(),
+                });
+            }
+            None => {
+                return Err(StoreError::Corrupt {
+                    collection: collection.name(),
+                    id: "<missing _id>".into(),
+                    reason: "document has no _id".into(),
+                });
+            }
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            collection: collection.name(),
+            id: id.clone(),
+            reason,
+        };
+        let kingdom = match body.get("kingdom") {
+            Some(Bson::Int64(k)) => {
+                u32::try_from(*k).map_err(|_| corrupt(format!("kingdom {k} out of range")))?
+            }
+            Some(Bson::Int32(k)) => {
+                u32::try_from(*k).map_err(|_| corrupt(format!("kingdom {k} out of range")))?
+            }
+            _ => return Err(corrupt("missing or non-integer kingdom".into())),
+        };
+        let schema_version = match body.get("schema_version") {
+            Some(Bson::Int32(v)) => *v,
+            Some(Bson::Int64(v)) => i32::try_from(*v)
+                .map_err(|_| corrupt(format!("schema_version {v} out of range")))?,
+            _ => return Err(corrupt("missing or non-integer schema_version".into())),
+        };
+        if schema_version < 1 {
+            return Err(corrupt(format!("schema_version {schema_version} < 1")));
+        }
+        Ok(StoredDoc {
+            collection,
+            id,
+            kingdom: KingdomId(kingdom),
+            schema_version,
+            body,
+        })
+    }
+
+    /// Decodes raw BSON bytes (SQLite rows) into a stored document.
+    pub fn from_bson_bytes(
+        collection: Collection,
+        row_id: &str,
+        bytes: &[u8],
+    ) -> Result<Self, StoreError> {
+        let body = Document::from_reader(bytes).map_err(|e| StoreError::Corrupt {
+            collection: collection.name(),
+            id: row_id.to_string(),
+            reason: format!("undecodable BSON: {e}"),
+        })?;
+        let doc = StoredDoc::from_document(collection, body)?;
+        if doc.id != row_id {
+            return Err(StoreError::Corrupt {
+                collection: collection.name(),
+                id: row_id.to_string(),
+                reason: format!("row key differs from the document's _id {:?}", doc.id),
+            });
+        }
+        Ok(doc)
+    }
+
+    /// Encodes the body as BSON bytes.
+    pub fn to_bson_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        self.body.to_vec().map_err(|e| {
+            StoreError::Invalid(format!(
+                "cannot encode {} document {}: {e}",
+                self.collection, self.id
+            ))
+        })
+    }
+
+    /// The record key (`_id` without the kingdom prefix).
+    pub fn key(&self) -> &str {
+        match self.body.get("key") {
+            Some(Bson::String(k)) => k,
+            _ => self.id.split_once(':').map(|(_, k)| k).unwrap_or(&self.id),
+        }
+    }
+
+    /// Sets `schema_version` in both the envelope and the body.
+    pub fn set_schema_version(&mut self, version: i32) {
+        self.schema_version = version;
+        self.body.insert("schema_version", version);
+    }
+
+    /// Decodes the body as a record; it must already be at the record's current version.
+    pub fn decode<R: Record>(&self) -> Result<R, StoreError> {
+        if self.schema_version != R::SCHEMA_VERSION {
+            return Err(StoreError::Corrupt {
+                collection: self.collection.name(),
+                id: self.id.clone(),
+                reason: format!(
+                    "expected schema version {} after migration, found {}",
+                    R::SCHEMA_VERSION,
+                    self.schema_version
+                ),
+            });
+        }
+        R::decode(&self.body).map_err(|reason| StoreError::Corrupt {
+            collection: self.collection.name(),
+            id: self.id.clone(),
+            reason,
+        })
+    }
+}
+
+/// A typed record stored as one document.
+pub trait Record: Sized + Send + Sync + 'static {
+    /// Collection it lives in.
+    const COLLECTION: Collection;
+    /// Schema version written by this server; older documents are migrated on load.
+    const SCHEMA_VERSION: i32;
+    /// Its key, unique within the kingdom (becomes `_id` = `"{kingdom}:{key}"`).
+    fn key(&self) -> String;
+    /// Writes its fields (not the envelope) into `doc`.
+    fn encode(&self, doc: &mut Document);
+    /// Reads its fields from a current-version document; the error names the bad field.
+    fn decode(doc: &Document) -> Result<Self, String>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field helpers: every one reports the field name on failure and never panics.
+
+/// Reads an unsigned 64-bit number stored as int64 bits (int32 accepted when non-negative).
+pub fn get_u64(doc: &Document, field: &str) -> Result<u64, String> {
+    match doc.get(field) {
+        Some(Bson::Int64(v)) => Ok(*v as u64),
+        Some(Bson::Int32(v)) if *v >= 0 => Ok(*v as u64),
+        Some(other) => Err(format!("field {field}: expected integer, found {other}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn get_bounded<T: TryFrom<u64>>(doc: &Document, field: &str) -> Result<T, String> {
+    let v = get_u64(doc, field)?;
+    T::try_from(v).map_err(|_| format!("field {field}: value {v} out of range"))
+}
+
+fn get_str<'a>(doc: &'a Document, field: &str) -> Result<&'a str, String> {
+    match doc.get(field) {
+        Some(Bson::String(s)) => Ok(s),
+        Some(other) => Err(format!("field {field}: expected string, found {other}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn get_bool(doc: &Document, field: &str) -> Result<bool, String> {
+    match doc.get(field) {
+        Some(Bson::Boolean(b)) => Ok(*b),
+        Some(other) => Err(format!("field {field}: expected bool, found {other}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn get_array<'a>(doc: &'a Document, field: &str) -> Result<&'a [Bson], String> {
+    match doc.get(field) {
+        Some(Bson::Array(a)) => Ok(a),
+        Some(other) => Err(format!("field {field}: expected array, found {other}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn bson_to_u64(v: &Bson, what: &str) -> Result<u64, String> {
+    match v {
+        Bson::Int64(v) => Ok(*v as u64),
+        Bson::Int32(v) if *v >= 0 => Ok(*v as u64),
+        other => Err(format!("{what}: expected integer, found {other}")),
+    }
+}
+
+fn tile_to_bson(t: TilePos) -> Bson {
+    Bson::Array(vec![
+        Bson::Int32(i32::from(t.x)),
+        Bson::Int32(i32::from(t.y)),
+    ])
+}
+
+fn bson_to_tile(v: &Bson, what: &str) -> Result<TilePos, String> {
+    let Bson::Array(a) = v else {
+        return Err(format!("{what}: expected [x, y], found {v}"));
+    };
+    if a.len() != 2 {
+        return Err(format!(
+            "{what}: expected [x, y], found {} elements",
+            a.len()
+        ));
+    }
+    let x = bson_to_u64(&a[0], what)?;
+    let y = bson_to_u64(&a[1], what)?;
+    match (u16::try_from(x), u16::try_from(y)) {
+        (Ok(x), Ok(y)) => Ok(TilePos::new(x, y)),
+        _ => Err(format!("{what}: tile ({x}, {y}) out of range")),
+    }
+}
+
+fn get_tile(doc: &Document, field: &str) -> Result<TilePos, String> {
+    match doc.get(field) {
+        Some(v) => bson_to_tile(v, &format!("field {field}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn troops_to_bson(t: &Troops) -> Bson {
+    Bson::Array(t.0.iter().map(|&c| Bson::Int64(i64::from(c))).collect())
+}
+
+fn get_troops(doc: &Document, field: &str) -> Result<Troops, String> {
+    get_array(doc, field)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let n = bson_to_u64(v, &format!("field {field}[{i}]"))?;
+            u32::try_from(n).map_err(|_| format!("field {field}[{i}]: {n} out of range"))
+        })
+        .collect::<Result<Vec<u32>, String>>()
+        .map(Troops)
+}
+
+/// Encodes resources as a 4-element int64 array in [`ResourceKind::ALL`] order.
+pub fn resources_to_bson(r: &Resources) -> Bson {
+    Bson::Array(r.0.iter().map(|&v| Bson::Int64(v as i64)).collect())
+}
+
+fn get_resources(doc: &Document, field: &str) -> Result<Resources, String> {
+    let a = get_array(doc, field)?;
+    if a.len() != 4 {
+        return Err(format!(
+            "field {field}: expected 4 amounts, found {}",
+            a.len()
+        ));
+    }
+    let mut out = [0u64; 4];
+    for (i, v) in a.iter().enumerate() {
+        out[i] = bson_to_u64(v, &format!("field {field}[{i}]"))?;
+    }
+    Ok(Resources(out))
+}
+
+fn resource_from_name(name: &str) -> Result<ResourceKind, String> {
+    ResourceKind::from_name(name).ok_or_else(|| format!("unknown resource kind {name:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// An account: which player id an openid got on a server. Key: the openid; kingdom: server id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The platform's account id.
+    pub openid: String,
+    /// The player id allocated for it.
+    pub player: PlayerId,
+    /// Wall-clock creation time (milliseconds since the Unix epoch).
+    pub created_unix_ms: i64,
+}
+
+impl Record for AccountRecord {
+    const COLLECTION: Collection = Collection::Accounts;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        self.openid.clone()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("openid", self.openid.clone());
+        doc.insert("player", self.player.0 as i64);
+        doc.insert("created_unix_ms", self.created_unix_ms);
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        Ok(AccountRecord {
+            openid: get_str(doc, "openid")?.to_string(),
+            player: PlayerId(get_u64(doc, "player")?),
+            created_unix_ms: get_u64(doc, "created_unix_ms")? as i64,
+        })
+    }
+}
+
+/// A player's persistent state. Key: the player id in decimal.
+///
+/// Schema history: v1 stored resources as four fields `food`, `wood`, `stone`, `gold`;
+/// v2 stores them as the array `resources` (see [`crate::migrate::players_v1_to_v2`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayerRecord {
+    /// Player id.
+    pub player: PlayerId,
+    /// Display name.
+    pub name: String,
+    /// Tile of the player's city.
+    pub city: TilePos,
+    /// Troops at home.
+    pub troops: Troops,
+    /// Wounded troops in the hospital.
+    pub wounded: Troops,
+    /// Resources in the city.
+    pub resources: Resources,
+}
+
+impl Record for PlayerRecord {
+    const COLLECTION: Collection = Collection::Players;
+    const SCHEMA_VERSION: i32 = 2;
+    fn key(&self) -> String {
+        self.player.0.to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("player", self.player.0 as i64);
+        doc.insert("name", self.name.clone());
+        doc.insert("city", tile_to_bson(self.city));
+        doc.insert("troops", troops_to_bson(&self.troops));
+        doc.insert("wounded", troops_to_bson(&self.wounded));
+        doc.insert("resources", resources_to_bson(&self.resources));
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        Ok(PlayerRecord {
+            player: PlayerId(get_u64(doc, "player")?),
+            name: get_str(doc, "name")?.to_string(),
+            city: get_tile(doc, "city")?,
+            troops: get_troops(doc, "troops")?,
+            wounded: get_troops(doc, "wounded")?,
+            resources: get_resources(doc, "resources")?,
+        })
+    }
+}
+
+/// What a map object is, with the fields of that kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapObjectKind {
+    /// A gatherable resource field.
+    ResourceField {
+        /// Resource it yields.
+        resource: ResourceKind,
+        /// Level (from the zone).
+        level: u8,
+        /// Amount left.
+        remaining: u64,
+    },
+    /// A monster camp.
+    Monster {
+        /// Level.
+        level: u8,
+        /// Hit points left.
+        hp: u32,
+    },
+    /// A player city.
+    City {
+        /// Owner.
+        owner: PlayerId,
+        /// City level.
+        level: u8,
+    },
+}
+
+/// A map object. Key: the object id in decimal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapObjectRecord {
+    /// Stable id.
+    pub id: ObjectId,
+    /// Where it stands.
+    pub tile: TilePos,
+    /// Kind and kind-specific fields.
+    pub kind: MapObjectKind,
+    /// Tick at which it respawns after depletion/death, if it is waiting to.
+    pub respawn_tick: Option<u64>,
+}
+
+impl Record for MapObjectRecord {
+    const COLLECTION: Collection = Collection::MapObjects;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        self.id.0.to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("id", self.id.0 as i64);
+        doc.insert("tile", tile_to_bson(self.tile));
+        match &self.kind {
+            MapObjectKind::ResourceField {
+                resource,
+                level,
+                remaining,
+            } => {
+                doc.insert("kind", "resource_field");
+                doc.insert("resource", resource.name());
+                doc.insert("level", i32::from(*level));
+                doc.insert("remaining", *remaining as i64);
+            }
+            MapObjectKind::Monster { level, hp } => {
+                doc.insert("kind", "monster");
+                doc.insert("level", i32::from(*level));
+                doc.insert("hp", i64::from(*hp));
+            }
+            MapObjectKind::City { owner, level } => {
+                doc.insert("kind", "city");
+                doc.insert("owner", owner.0 as i64);
+                doc.insert("level", i32::from(*level));
+            }
+        }
+        if let Some(t) = self.respawn_tick {
+            doc.insert("respawn_tick", t as i64);
+        }
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        let kind = match get_str(doc, "kind")? {
+            "resource_field" => MapObjectKind::ResourceField {
+                resource: resource_from_name(get_str(doc, "resource")?)?,
+                level: get_bounded(doc, "level")?,
+                remaining: get_u64(doc, "remaining")?,
+            },
+            "monster" => MapObjectKind::Monster {
+                level: get_bounded(doc, "level")?,
+                hp: get_bounded(doc, "hp")?,
+            },
+            "city" => MapObjectKind::City {
+                owner: PlayerId(get_u64(doc, "owner")?),
+                level: get_bounded(doc, "level")?,
+            },
+            other => return Err(format!("field kind: unknown map object kind {other:?}")),
+        };
+        Ok(MapObjectRecord {
+            id: ObjectId(get_u64(doc, "id")?),
+            tile: get_tile(doc, "tile")?,
+            kind,
+            respawn_tick: match doc.get("respawn_tick") {
+                None | Some(Bson::Null) => None,
+                Some(_) => Some(get_u64(doc, "respawn_tick")?),
+            },
+        })
+    }
+}
+
+/// Why a march is out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarchPurpose {
+    /// Gather a resource field.
+    Gather,
+    /// Attack a monster.
+    AttackMonster,
+    /// Attack a city or another march.
+    Attack,
+    /// Reinforce an ally.
+    Reinforce,
+    /// Scout.
+    Scout,
+}
+
+impl MarchPurpose {
+    const ALL: [MarchPurpose; 5] = [
+        MarchPurpose::Gather,
+        MarchPurpose::AttackMonster,
+        MarchPurpose::Attack,
+        MarchPurpose::Reinforce,
+        MarchPurpose::Scout,
+    ];
+    /// Stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MarchPurpose::Gather => "gather",
+            MarchPurpose::AttackMonster => "attack_monster",
+            MarchPurpose::Attack => "attack",
+            MarchPurpose::Reinforce => "reinforce",
+            MarchPurpose::Scout => "scout",
+        }
+    }
+    /// Parses a stored name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        MarchPurpose::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// A march in flight. Key: the march's object id in decimal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarchRecord {
+    /// Stable id.
+    pub id: ObjectId,
+    /// Owning player.
+    pub owner: PlayerId,
+    /// Why it is out.
+    pub purpose: MarchPurpose,
+    /// Target object, if any (a field, monster, city or march).
+    pub target: Option<ObjectId>,
+    /// Waypoints from origin to destination (origin first).
+    pub path: Vec<TilePos>,
+    /// Tick it left.
+    pub depart_tick: u64,
+    /// Tick it reaches the end of `path`.
+    pub arrive_tick: u64,
+    /// True once it is heading home.
+    pub returning: bool,
+    /// Troops in it.
+    pub troops: Troops,
+    /// Resources it carries.
+    pub carried: Resources,
+}
+
+impl Record for MarchRecord {
+    const COLLECTION: Collection = Collection::Marches;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        self.id.0.to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("id", self.id.0 as i64);
+        doc.insert("owner", self.owner.0 as i64);
+        doc.insert("purpose", self.purpose.name());
+        if let Some(t) = self.target {
+            doc.insert("target", t.0 as i64);
+        }
+        doc.insert(
+            "path",
+            Bson::Array(self.path.iter().map(|&t| tile_to_bson(t)).collect()),
+        );
+        doc.insert("depart_tick", self.depart_tick as i64);
+        doc.insert("arrive_tick", self.arrive_tick as i64);
+        doc.insert("returning", self.returning);
+        doc.insert("troops", troops_to_bson(&self.troops));
+        doc.insert("carried", resources_to_bson(&self.carried));
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        let purpose = get_str(doc, "purpose")?;
+        Ok(MarchRecord {
+            id: ObjectId(get_u64(doc, "id")?),
+            owner: PlayerId(get_u64(doc, "owner")?),
+            purpose: MarchPurpose::from_name(purpose)
+                .ok_or_else(|| format!("field purpose: unknown march purpose {purpose:?}"))?,
+            target: match doc.get("target") {
+                None | Some(Bson::Null) => None,
+                Some(_) => Some(ObjectId(get_u64(doc, "target")?)),
+            },
+            path: get_array(doc, "path")?
+                .iter()
+                .enumerate()
+                .map(|(i, v)| bson_to_tile(v, &format!("field path[{i}]")))
+                .collect::<Result<_, _>>()?,
+            depart_tick: get_u64(doc, "depart_tick")?,
+            arrive_tick: get_u64(doc, "arrive_tick")?,
+            returning: get_bool(doc, "returning")?,
+            troops: get_troops(doc, "troops")?,
+            carried: get_resources(doc, "carried")?,
+        })
+    }
+}
+
+/// The kingdom's world clock and generation inputs. Key: `"world"` (one per kingdom).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorldMetaRecord {
+    /// Current tick.
+    pub tick: u64,
+    /// Map generation seed.
+    pub seed: u64,
+    /// Version (hash) of the designer config in force.
+    pub config_version: String,
+}
+
+impl Record for WorldMetaRecord {
+    const COLLECTION: Collection = Collection::WorldMeta;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        "world".to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("tick", self.tick as i64);
+        doc.insert("seed", self.seed as i64);
+        doc.insert("config_version", self.config_version.clone());
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        Ok(WorldMetaRecord {
+            tick: get_u64(doc, "tick")?,
+            seed: get_u64(doc, "seed")?,
+            config_version: get_str(doc, "config_version")?.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip<R: Record + PartialEq + fmt::Debug>(r: R) {
+        let d = StoredDoc::from_record(KingdomId(7), &r);
+        let bytes = d.to_bson_bytes().expect("encode");
+        let back = StoredDoc::from_bson_bytes(R::COLLECTION, &d.id, &bytes).expect("decode");
+        assert_eq!(back.kingdom, KingdomId(7));
+        assert_eq!(back.decode::<R>().expect("record"), r);
+    }
+
+    #[test]
+    fn records_roundtrip_with_full_u64_range() {
+        roundtrip(PlayerRecord {
+            player: PlayerId(u64::MAX),
+            name: "ann".into(),
+            city: TilePos::new(1199, 0),
+            troops: Troops(vec![u32::MAX, 0, 3]),
+            wounded: Troops(vec![]),
+            resources: Resources([u64::MAX, 1, 2, 3]),
+        });
+        roundtrip(MapObjectRecord {
+            id: ObjectId(5),
+            tile: TilePos::new(3, 4),
+            kind: MapObjectKind::ResourceField {
+                resource: ResourceKind::Gold,
+                level: 7,
+                remaining: 9000,
+            },
+            respawn_tick: Some(77),
+        });
+        roundtrip(MarchRecord {
+            id: ObjectId(9),
+            owner: PlayerId(1),
+            purpose: MarchPurpose::Scout,
+            target: None,
+            path: vec![TilePos::new(0, 0), TilePos::new(5, 5)],
+            depart_tick: 1,
+            arrive_tick: 20,
+            returning: true,
+            troops: Troops(vec![1]),
+            carried: Resources::default(),
+        });
+    }
+
+    #[test]
+    fn corrupt_fields_are_named_not_panicked() {
+        let mut d = StoredDoc::from_record(
+            KingdomId(1),
+            &WorldMetaRecord {
+                tick: 1,
+                seed: 2,
+                config_version: "x".into(),
+            },
+        );
+        d.body.insert("tick", "soon");
+        let err = d.decode::<WorldMetaRecord>().unwrap_err().to_string();
+        assert!(
+            err.contains("world_meta") && err.contains("1:world") && err.contains("tick"),
+            "{err}"
+        );
+        let err = StoredDoc::from_bson_bytes(Collection::Players, "1:2", b"\x05\0\0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("players") && err.contains("1:2"), "{err}");
+    }
+}
