@@ -1,0 +1,758 @@
+//! The QUIC server: accepts connections, runs one [`Session`] core per connection, hands
+//! validated messages to the application as [`ServerEvent`]s, and lets the application reply,
+//! push, bind players and kick through a cloneable [`ServerHandle`].
+//!
+//! Tasks per connection: a *reader* (owns the [`Session`] core, reads the request stream, obeys
+//! control messages) and a *writer* (owns both send streams, drains the bounded outbound queue).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dominion_sim::types::PlayerId;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::socket::{DEFAULT_UDP_BUFFER, SocketBuffers, bind_udp};
+use super::tls::{CertSource, Fingerprint, TlsError, load_or_generate, server_crypto};
+use crate::proto::{
+    Action, ClientMessage, CloseCode, EncodeError, Kick, PUSH_REQUEST_ID, ServerMessage, Session,
+    SessionConfig,
+};
+
+/// Identifies one connection for its lifetime; never reused within a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session:{}", self.0)
+    }
+}
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// UDP address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where a generated certificate is kept (`<data_dir>/tls/`).
+    pub data_dir: PathBuf,
+    /// Operator certificate chain and key (PEM). `None` = self-signed in `data_dir`.
+    pub cert_files: Option<(PathBuf, PathBuf)>,
+    /// Protocol core settings (frame limit, rate limit, violation policy).
+    pub session: SessionConfig,
+    /// Frames queued per session before the session is disconnected as a slow consumer.
+    pub outbound_queue: usize,
+    /// Events buffered for the application before connection readers wait (backpressure).
+    pub event_queue: usize,
+    /// Simultaneous connections; more are refused at the QUIC level.
+    pub max_connections: usize,
+    /// Requested UDP socket buffers.
+    pub udp_buffer: usize,
+    /// Close a connection silent for this long (clients keep alive more often).
+    pub idle_timeout: Duration,
+    /// Close a connection that has not opened its request stream by then.
+    pub stream_open_timeout: Duration,
+    /// On close, how long to wait for queued frames (e.g. a Kick) to be acknowledged.
+    pub flush_timeout: Duration,
+}
+
+impl ServerOptions {
+    /// Defaults listening on `listen` with generated certificates under `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        ServerOptions {
+            listen,
+            data_dir: data_dir.into(),
+            cert_files: None,
+            session: SessionConfig::default(),
+            outbound_queue: 1024,
+            event_queue: 16 * 1024,
+            max_connections: 20_000,
+            udp_buffer: DEFAULT_UDP_BUFFER,
+            idle_timeout: Duration::from_secs(30),
+            stream_open_timeout: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Certificate or TLS configuration.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Binding the UDP socket or creating the endpoint.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The listen address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// A transport setting was out of range.
+    #[error("transport configuration: {0}")]
+    Config(String),
+}
+
+/// What happened, for the application. Events of one session arrive in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A client finished the QUIC handshake.
+    Connected {
+        /// The new session.
+        session: SessionId,
+        /// The client's address.
+        remote: SocketAddr,
+    },
+    /// A validated message. Reply with [`ServerHandle::reply`] using `request_id` (unless it is
+    /// [`PUSH_REQUEST_ID`]).
+    Message {
+        /// From whom.
+        session: SessionId,
+        /// The client's request id.
+        request_id: u32,
+        /// The validated message.
+        message: ClientMessage,
+    },
+    /// The session is gone; its id is no longer valid.
+    Disconnected {
+        /// The session.
+        session: SessionId,
+        /// The player it was bound to, if any (and only if still bound to this session).
+        player: Option<PlayerId>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a push or reply could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No such session (it disconnected).
+    #[error("{0} is not connected")]
+    UnknownSession(SessionId),
+    /// The session's outbound queue was full: it was disconnected as a slow consumer.
+    #[error("{0} outbound queue full: disconnected as a slow consumer")]
+    Overflow(SessionId),
+    /// The message could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Result of [`ServerHandle::push_many`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Sessions the frame was queued for.
+    pub queued: usize,
+    /// Sessions not connected (ignored).
+    pub unknown: usize,
+    /// Sessions disconnected because their queue was full.
+    pub overflowed: usize,
+}
+
+enum Outbound {
+    Reply(Bytes),
+    Push(Bytes),
+    Close { code: CloseCode, reason: String },
+}
+
+enum Control {
+    Authenticate(PlayerId),
+    Close { code: CloseCode, reason: String },
+}
+
+struct Entry {
+    out: mpsc::Sender<Outbound>,
+    ctrl: mpsc::UnboundedSender<Control>,
+    conn: quinn::Connection,
+    remote: SocketAddr,
+    player: Option<PlayerId>,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<SessionId, Entry>,
+    players: HashMap<PlayerId, SessionId>,
+}
+
+struct Shared {
+    // A std RwLock, not tokio's: every critical section is a few map operations and a
+    // non-blocking `try_send`, never an `.await`, and pushes (read lock) vastly outnumber
+    // connects/disconnects (write lock).
+    registry: RwLock<Registry>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        // Poisoning only means a panic elsewhere while holding the lock; the maps stay consistent
+        // because no critical section can panic half-way through an update.
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn close_reason(reason: &str) -> &[u8] {
+    // Keep CONNECTION_CLOSE frames well inside one packet.
+    let mut end = reason.len().min(200);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason.as_bytes()[..end]
+}
+
+/// Queues `item`; on a full queue disconnects the session as a slow consumer.
+fn enqueue(id: SessionId, entry: &Entry, item: Outbound) -> Result<(), SendError> {
+    match entry.out.try_send(item) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::info!(%id, "outbound queue full; disconnecting slow consumer");
+            entry.conn.close(
+                CloseCode::SLOW_CONSUMER.0.into(),
+                b"outbound queue full: client too slow",
+            );
+            Err(SendError::Overflow(id))
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::UnknownSession(id)),
+    }
+}
+
+/// Cheap, cloneable access to the live sessions for the application.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Sends `message` as the reply to `request_id` on `session`.
+    pub fn reply(
+        &self,
+        session: SessionId,
+        request_id: u32,
+        message: &ServerMessage,
+    ) -> Result<(), SendError> {
+        let frame = Bytes::from(message.encode_frame(request_id)?);
+        let reg = self.shared.read();
+        let entry = reg
+            .sessions
+            .get(&session)
+            .ok_or(SendError::UnknownSession(session))?;
+        enqueue(session, entry, Outbound::Reply(frame))
+    }
+
+    /// Pushes `message` (request id 0) on the session's push stream.
+    pub fn push(&self, session: SessionId, message: &ServerMessage) -> Result<(), SendError> {
+        let frame = Bytes::from(message.encode_frame(PUSH_REQUEST_ID)?);
+        self.push_frame(session, frame)
+    }
+
+    /// Pushes an already encoded frame (see [`ServerMessage::encode_frame`]).
+    pub fn push_frame(&self, session: SessionId, frame: Bytes) -> Result<(), SendError> {
+        let reg = self.shared.read();
+        let entry = reg
+            .sessions
+            .get(&session)
+            .ok_or(SendError::UnknownSession(session))?;
+        enqueue(session, entry, Outbound::Push(frame))
+    }
+
+    /// Pushes one message to many sessions: encoded once, the bytes shared (reference-counted)
+    /// by every queue, under one lock acquisition.
+    pub fn push_many(
+        &self,
+        sessions: impl IntoIterator<Item = SessionId>,
+        message: &ServerMessage,
+    ) -> Result<PushReport, SendError> {
+        let frame = Bytes::from(message.encode_frame(PUSH_REQUEST_ID)?);
+        let reg = self.shared.read();
+        let mut report = PushReport::default();
+        for id in sessions {
+            match reg.sessions.get(&id) {
+                None => report.unknown += 1,
+                Some(entry) => match enqueue(id, entry, Outbound::Push(frame.clone())) {
+                    Ok(()) => report.queued += 1,
+                    Err(SendError::Overflow(_)) => report.overflowed += 1,
+                    Err(_) => report.unknown += 1,
+                },
+            }
+        }
+        Ok(report)
+    }
+
+    /// Binds `session` to `player` after the application accepted its Login/Resume, and moves
+    /// the session core to `Authenticated`. Call it before replying `LoginOk`.
+    ///
+    /// Returns the session previously bound to `player`, if another one was: the application
+    /// decides what to do with it (normally [`ServerHandle::kick`] it: one login per player).
+    pub fn bind_player(
+        &self,
+        session: SessionId,
+        player: PlayerId,
+    ) -> Result<Option<SessionId>, SendError> {
+        let mut reg = self.shared.write();
+        let entry = reg
+            .sessions
+            .get_mut(&session)
+            .ok_or(SendError::UnknownSession(session))?;
+        let old_player = entry.player.replace(player);
+        entry
+            .ctrl
+            .send(Control::Authenticate(player))
+            .map_err(|_| SendError::UnknownSession(session))?;
+        if let Some(old) = old_player.filter(|&p| p != player)
+            && reg.players.get(&old) == Some(&session)
+        {
+            reg.players.remove(&old);
+        }
+        let previous = reg.players.insert(player, session);
+        Ok(previous.filter(|&s| s != session))
+    }
+
+    /// The player bound to `session`.
+    pub fn session_player(&self, session: SessionId) -> Option<PlayerId> {
+        self.shared.read().sessions.get(&session)?.player
+    }
+
+    /// The session `player` is bound to.
+    pub fn player_session(&self, player: PlayerId) -> Option<SessionId> {
+        self.shared.read().players.get(&player).copied()
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self, session: SessionId) -> Option<SocketAddr> {
+        Some(self.shared.read().sessions.get(&session)?.remote)
+    }
+
+    /// Connected sessions.
+    pub fn session_count(&self) -> usize {
+        self.shared.read().sessions.len()
+    }
+
+    /// Every connected session id.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.shared.read().sessions.keys().copied().collect()
+    }
+
+    /// Kicks a session: pushes [`Kick`]`{code, reason}`, stops accepting its input, waits (up to
+    /// the flush timeout) for the push to be acknowledged, then closes with
+    /// [`CloseCode::KICKED`]. If its queue is full the connection is closed at once.
+    pub fn kick(
+        &self,
+        session: SessionId,
+        code: u16,
+        reason: impl Into<String>,
+    ) -> Result<(), SendError> {
+        let reason = reason.into();
+        let frame = Bytes::from(
+            ServerMessage::from(Kick {
+                code,
+                reason: reason.clone(),
+            })
+            .encode_frame(PUSH_REQUEST_ID)?,
+        );
+        let reg = self.shared.read();
+        let entry = reg
+            .sessions
+            .get(&session)
+            .ok_or(SendError::UnknownSession(session))?;
+        enqueue(session, entry, Outbound::Push(frame))?;
+        // The reader turns this into the queued Close after the Kick.
+        let _ = entry.ctrl.send(Control::Close {
+            code: CloseCode::KICKED,
+            reason,
+        });
+        Ok(())
+    }
+
+    /// Closes a session after flushing what is already queued, without a Kick push.
+    pub fn close(
+        &self,
+        session: SessionId,
+        code: CloseCode,
+        reason: impl Into<String>,
+    ) -> Result<(), SendError> {
+        let reg = self.shared.read();
+        let entry = reg
+            .sessions
+            .get(&session)
+            .ok_or(SendError::UnknownSession(session))?;
+        entry
+            .ctrl
+            .send(Control::Close {
+                code,
+                reason: reason.into(),
+            })
+            .map_err(|_| SendError::UnknownSession(session))
+    }
+}
+
+/// A running server. Dropping it does not stop the accept loop; call [`Server::shutdown`].
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    handle: ServerHandle,
+    fingerprint: Fingerprint,
+    cert_source: CertSource,
+    socket_buffers: SocketBuffers,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Loads or generates the certificate, binds the socket and starts accepting. Must run
+    /// inside a tokio runtime. Returns the server and the application's event stream.
+    pub fn bind(
+        options: ServerOptions,
+    ) -> Result<(Server, mpsc::Receiver<ServerEvent>), ServerError> {
+        let material = load_or_generate(
+            options
+                .cert_files
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+            &options.data_dir,
+        )?;
+        let crypto = server_crypto(&material)?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        // One long-lived request stream per client; the server opens the push stream.
+        transport.max_concurrent_bidi_streams(1u32.into());
+        transport.max_concurrent_uni_streams(0u32.into());
+        transport.max_idle_timeout(Some(
+            options
+                .idle_timeout
+                .try_into()
+                .map_err(|_| ServerError::Config("idle_timeout too large".into()))?,
+        ));
+        server_config.transport_config(Arc::new(transport));
+
+        let (socket, socket_buffers) =
+            bind_udp(options.listen, options.udp_buffer).map_err(|source| ServerError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| ServerError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        let local_addr = endpoint.local_addr().map_err(|source| ServerError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            registry: RwLock::new(Registry::default()),
+            next_id: AtomicU64::new(1),
+        });
+        let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
+        tokio::spawn(accept_loop(
+            endpoint.clone(),
+            shared.clone(),
+            events_tx,
+            Arc::new(options),
+        ));
+        tracing::info!(%local_addr, fingerprint = %material.fingerprint, "QUIC server listening");
+        Ok((
+            Server {
+                endpoint,
+                handle: ServerHandle { shared },
+                fingerprint: material.fingerprint,
+                cert_source: material.source,
+                socket_buffers,
+                local_addr,
+            },
+            events_rx,
+        ))
+    }
+
+    /// A handle for replies, pushes, player binding and kicks.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// SHA-256 of the certificate: print its hex for clients to pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Where the certificate came from.
+    pub fn cert_source(&self) -> &CertSource {
+        &self.cert_source
+    }
+
+    /// UDP buffer sizes the kernel granted.
+    pub fn socket_buffers(&self) -> SocketBuffers {
+        self.socket_buffers
+    }
+
+    /// Kicks every session with `reason` ([`Kick`] code [`CloseCode::SHUTDOWN`]), waits up to
+    /// `grace` for them to go, then closes the endpoint.
+    pub async fn shutdown(self, reason: &str, grace: Duration) {
+        self.endpoint.set_server_config(None);
+        let handle = self.handle();
+        for id in handle.sessions() {
+            let _ = handle.kick(id, CloseCode::SHUTDOWN.0 as u16, reason);
+        }
+        let deadline = Instant::now() + grace;
+        while handle.session_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.endpoint
+            .close(CloseCode::SHUTDOWN.0.into(), close_reason(reason));
+        let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<ServerEvent>,
+    options: Arc<ServerOptions>,
+) {
+    let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    while let Some(incoming) = endpoint.accept().await {
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let shared = shared.clone();
+                let events = events.clone();
+                let options = options.clone();
+                tokio::spawn(async move {
+                    run_connection(incoming, shared, events, options).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(
+                    remote = %incoming.remote_address(),
+                    "connection limit reached; refusing"
+                );
+                incoming.refuse();
+            }
+        }
+    }
+}
+
+async fn run_connection(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<ServerEvent>,
+    options: Arc<ServerOptions>,
+) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::debug!(%remote, %e, "handshake failed");
+            return;
+        }
+    };
+    let id = SessionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
+    let (out_tx, out_rx) = mpsc::channel(options.outbound_queue.max(1));
+    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
+    shared.write().sessions.insert(
+        id,
+        Entry {
+            out: out_tx.clone(),
+            ctrl: ctrl_tx,
+            conn: conn.clone(),
+            remote,
+            player: None,
+        },
+    );
+    let reason = if events
+        .send(ServerEvent::Connected {
+            session: id,
+            remote,
+        })
+        .await
+        .is_err()
+    {
+        conn.close(CloseCode::SHUTDOWN.0.into(), b"server stopping");
+        "application stopped".to_string()
+    } else {
+        let reason = read_session(id, &conn, out_tx, out_rx, ctrl_rx, &events, &options).await;
+        // No-op if already closed; otherwise (client finished its stream) end the connection.
+        conn.close(CloseCode::NORMAL.0.into(), b"session ended");
+        reason
+    };
+    let player = {
+        let mut reg = shared.write();
+        let player = reg.sessions.remove(&id).and_then(|e| e.player);
+        match player {
+            Some(p) if reg.players.get(&p) == Some(&id) => {
+                reg.players.remove(&p);
+                Some(p)
+            }
+            _ => None,
+        }
+    };
+    tracing::debug!(%id, %remote, %reason, "session ended");
+    let _ = events
+        .send(ServerEvent::Disconnected {
+            session: id,
+            player,
+            reason,
+        })
+        .await;
+}
+
+/// The reader: runs the session core until the connection ends; returns why it ended.
+async fn read_session(
+    id: SessionId,
+    conn: &quinn::Connection,
+    out_tx: mpsc::Sender<Outbound>,
+    out_rx: mpsc::Receiver<Outbound>,
+    mut ctrl_rx: mpsc::UnboundedReceiver<Control>,
+    events: &mpsc::Sender<ServerEvent>,
+    options: &ServerOptions,
+) -> String {
+    let (send, mut recv) =
+        match tokio::time::timeout(options.stream_open_timeout, conn.accept_bi()).await {
+            Ok(Ok(streams)) => streams,
+            Ok(Err(e)) => return format!("connection lost before opening a stream: {e}"),
+            Err(_) => {
+                conn.close(
+                    CloseCode::HANDSHAKE_TIMEOUT.0.into(),
+                    b"no request stream opened in time",
+                );
+                return "no request stream opened in time".into();
+            }
+        };
+    tokio::spawn(write_session(
+        conn.clone(),
+        send,
+        out_rx,
+        options.flush_timeout,
+    ));
+    let mut session = Session::new(options.session.clone(), Instant::now());
+    loop {
+        tokio::select! {
+            // Control first: an Authenticate sent before the LoginOk reply must be applied
+            // before any request the client sends after reading that reply.
+            biased;
+            ctrl = ctrl_rx.recv() => match ctrl {
+                Some(Control::Authenticate(player)) => session.authenticate(player),
+                Some(Control::Close { code, reason }) => session.close(code, reason),
+                None => {}
+            },
+            chunk = recv.read_chunk(usize::MAX, true) => match chunk {
+                Ok(Some(chunk)) => session.handle_bytes(Instant::now(), &chunk.bytes),
+                Ok(None) => break "client finished its request stream".to_string(),
+                Err(e) => break format!("connection lost: {e}"),
+            },
+        }
+        let mut closing = None;
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::Deliver {
+                    request_id,
+                    message,
+                } => {
+                    let ev = ServerEvent::Message {
+                        session: id,
+                        request_id,
+                        message,
+                    };
+                    if events.send(ev).await.is_err() {
+                        conn.close(CloseCode::SHUTDOWN.0.into(), b"server stopping");
+                        closing = Some("application stopped".to_string());
+                    }
+                }
+                Action::Send(frame) => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        out_tx.try_send(Outbound::Reply(frame))
+                    {
+                        conn.close(
+                            CloseCode::SLOW_CONSUMER.0.into(),
+                            b"outbound queue full: client too slow",
+                        );
+                        closing = Some("outbound queue full".to_string());
+                    }
+                }
+                Action::Close { code, reason } => {
+                    tracing::info!(%id, code = code.0, %reason, "closing session");
+                    if out_tx
+                        .try_send(Outbound::Close {
+                            code,
+                            reason: reason.clone(),
+                        })
+                        .is_err()
+                    {
+                        conn.close(code.0.into(), close_reason(&reason));
+                    }
+                    closing = Some(reason);
+                }
+            }
+        }
+        if let Some(reason) = closing {
+            // Let the writer flush and close; bound the wait in case the peer never acks.
+            let _ = tokio::time::timeout(
+                options.flush_timeout + Duration::from_secs(1),
+                conn.closed(),
+            )
+            .await;
+            conn.close(CloseCode::NORMAL.0.into(), b"");
+            break reason;
+        }
+    }
+}
+
+/// The writer: replies on the client's bidirectional stream, pushes on one server-opened
+/// unidirectional stream, in queue order.
+async fn write_session(
+    conn: quinn::Connection,
+    mut reply: quinn::SendStream,
+    mut rx: mpsc::Receiver<Outbound>,
+    flush_timeout: Duration,
+) {
+    let mut push: Option<quinn::SendStream> = None;
+    while let Some(item) = rx.recv().await {
+        let result = match item {
+            Outbound::Reply(frame) => reply.write_chunk(frame).await.map_err(|e| e.to_string()),
+            Outbound::Push(frame) => {
+                if push.is_none() {
+                    match conn.open_uni().await {
+                        Ok(s) => push = Some(s),
+                        Err(e) => return tracing::debug!(%e, "opening push stream failed"),
+                    }
+                }
+                match push.as_mut() {
+                    Some(s) => s.write_chunk(frame).await.map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+            Outbound::Close { code, reason } => {
+                let _ = reply.finish();
+                if let Some(p) = push.as_mut() {
+                    let _ = p.finish();
+                }
+                let flushed = async {
+                    let _ = reply.stopped().await;
+                    if let Some(p) = push.as_ref() {
+                        let _ = p.stopped().await;
+                    }
+                };
+                let _ = tokio::time::timeout(flush_timeout, flushed).await;
+                conn.close(code.0.into(), close_reason(&reason));
+                return;
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%e, "write failed; connection is going away");
+            return;
+        }
+    }
+}

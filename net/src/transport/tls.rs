@@ -1,0 +1,465 @@
+//! TLS 1.3 for QUIC with rustls and the `ring` provider (never aws-lc): the server certificate
+//! (files, or a self-signed one generated once and reused from the data dir), its SHA-256
+//! fingerprint, and the client-side verifier that pins that fingerprint.
+//!
+//! Pinning replaces CA validation: the client checks that the server's end-entity certificate
+//! hashes to the expected SHA-256 and that the handshake signature was made with its key. Host
+//! names are not checked (the pin is stronger than a name).
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// ALPN protocol id of Dominion's client protocol, version 1.
+pub const ALPN: &[u8] = b"dominion/1";
+
+/// Server name the client presents (SNI); the pin, not the name, authenticates the server.
+pub const DEFAULT_SERVER_NAME: &str = "dominion";
+
+/// File names of the generated certificate and key inside `<data_dir>/tls/`.
+pub const GENERATED_CERT_FILE: &str = "cert.pem";
+/// See [`GENERATED_CERT_FILE`].
+pub const GENERATED_KEY_FILE: &str = "key.pem";
+
+/// The ring crypto provider used everywhere in this crate.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// SHA-256 of a DER certificate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// Hashes a DER certificate.
+    pub fn of_der(der: &[u8]) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Fingerprint(out)
+    }
+
+    /// Lower-case hex, 64 characters.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses 64 hex digits; `:` separators (as `openssl x509 -fingerprint` prints) are allowed.
+    pub fn from_hex(s: &str) -> Result<Self, TlsError> {
+        let digits: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();
+        if digits.len() != 64 {
+            return Err(TlsError::BadFingerprint(format!(
+                "expected 64 hex digits, got {}",
+                digits.len()
+            )));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in digits.chunks_exact(2).enumerate() {
+            let hex = std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| {
+                    TlsError::BadFingerprint(format!("bad hex at position {}", 2 * i))
+                })?;
+            out[i] = hex;
+        }
+        Ok(Fingerprint(out))
+    }
+
+    /// From raw bytes (e.g. `MoveTo::cert_sha256`); `None` unless exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Fingerprint)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({})", self.to_hex())
+    }
+}
+
+/// TLS setup errors.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Reading or writing a certificate/key file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: io::Error,
+    },
+    /// A PEM file did not contain what was expected.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Generating the self-signed certificate failed.
+    #[error("generating self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the configuration (e.g. key does not match certificate).
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The rustls config is unusable for QUIC.
+    #[error("QUIC crypto configuration: {0}")]
+    Quic(String),
+    /// A fingerprint string could not be parsed.
+    #[error("bad fingerprint: {0}")]
+    BadFingerprint(String),
+}
+
+/// Where the server certificate came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// Operator-provided files.
+    Files {
+        /// Certificate chain (PEM).
+        cert: PathBuf,
+        /// Private key (PEM).
+        key: PathBuf,
+    },
+    /// Generated now and saved in this directory.
+    Generated(PathBuf),
+    /// Generated by an earlier start and reused from this directory.
+    Reused(PathBuf),
+}
+
+/// A certificate chain, its key and the end-entity fingerprint.
+#[derive(Debug)]
+pub struct CertMaterial {
+    /// End-entity first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The private key.
+    pub key: PrivateKeyDer<'static>,
+    /// SHA-256 of `chain[0]`.
+    pub fingerprint: Fingerprint,
+    /// Where it came from.
+    pub source: CertSource,
+}
+
+fn read_pem(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let cert_bytes = fs::read(cert).map_err(|source| TlsError::Io {
+        action: "reading certificate",
+        path: cert.to_owned(),
+        source,
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&cert_bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: cert.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            path: cert.to_owned(),
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    let key_bytes = fs::read(key).map_err(|source| TlsError::Io {
+        action: "reading private key",
+        path: key.to_owned(),
+        source,
+    })?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| TlsError::Pem {
+        path: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok((chain, key_der))
+}
+
+fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsError> {
+    let io_err = |source| TlsError::Io {
+        action: "writing",
+        path: path.to_owned(),
+        source,
+    };
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = opts.open(path).map_err(io_err)?;
+    io::Write::write_all(&mut file, contents).map_err(io_err)?;
+    file.sync_all().map_err(io_err)
+}
+
+/// Loads the operator's certificate files if given; otherwise reuses the certificate generated
+/// earlier in `<data_dir>/tls/`, or generates a self-signed one there (names `localhost` and
+/// [`DEFAULT_SERVER_NAME`]).
+pub fn load_or_generate(
+    files: Option<(&Path, &Path)>,
+    data_dir: &Path,
+) -> Result<CertMaterial, TlsError> {
+    if let Some((cert, key)) = files {
+        let (chain, key_der) = read_pem(cert, key)?;
+        return Ok(CertMaterial {
+            fingerprint: Fingerprint::of_der(&chain[0]),
+            chain,
+            key: key_der,
+            source: CertSource::Files {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+            },
+        });
+    }
+    let dir = data_dir.join("tls");
+    let cert_path = dir.join(GENERATED_CERT_FILE);
+    let key_path = dir.join(GENERATED_KEY_FILE);
+    if cert_path.exists() && key_path.exists() {
+        let (chain, key_der) = read_pem(&cert_path, &key_path)?;
+        return Ok(CertMaterial {
+            fingerprint: Fingerprint::of_der(&chain[0]),
+            chain,
+            key: key_der,
+            source: CertSource::Reused(dir),
+        });
+    }
+    fs::create_dir_all(&dir).map_err(|source| TlsError::Io {
+        action: "creating",
+        path: dir.clone(),
+        source,
+    })?;
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_string(),
+        DEFAULT_SERVER_NAME.to_string(),
+    ])?;
+    // Key first: a crash between the two writes leaves no cert without its key.
+    write_file(
+        &key_path,
+        generated.signing_key.serialize_pem().as_bytes(),
+        true,
+    )?;
+    write_file(&cert_path, generated.cert.pem().as_bytes(), false)?;
+    let der = generated.cert.der().clone();
+    let key_der = PrivateKeyDer::try_from(generated.signing_key.serialize_der()).map_err(|e| {
+        TlsError::Pem {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(CertMaterial {
+        fingerprint: Fingerprint::of_der(&der),
+        chain: vec![der],
+        key: key_der,
+        source: CertSource::Generated(dir),
+    })
+}
+
+/// rustls server config: TLS 1.3 only, ring, ALPN [`ALPN`].
+pub fn server_crypto(
+    material: &CertMaterial,
+) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(material.chain.clone(), material.key.clone_key())?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
+        .map_err(|e| TlsError::Quic(e.to_string()))
+}
+
+/// Verifies the server by the SHA-256 of its certificate instead of a CA chain.
+#[derive(Debug)]
+pub struct PinnedCertVerifier {
+    expected: Fingerprint,
+    provider: Arc<CryptoProvider>,
+    /// The fingerprint of the last certificate rejected, so callers can report it.
+    mismatch: Mutex<Option<Fingerprint>>,
+}
+
+impl PinnedCertVerifier {
+    /// A verifier accepting only a certificate whose SHA-256 is `expected`.
+    pub fn new(expected: Fingerprint) -> Self {
+        PinnedCertVerifier {
+            expected,
+            provider: crypto_provider(),
+            mismatch: Mutex::new(None),
+        }
+    }
+
+    /// The pinned fingerprint.
+    pub fn expected(&self) -> Fingerprint {
+        self.expected
+    }
+
+    /// The fingerprint of the certificate last rejected for not matching, if any.
+    pub fn last_mismatch(&self) -> Option<Fingerprint> {
+        // A poisoned lock only means another thread panicked mid-store; the value is still usable.
+        *self.mismatch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ServerCertVerifier for PinnedCertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = Fingerprint::of_der(end_entity);
+        if got == self.expected {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            *self.mismatch.lock().unwrap_or_else(|e| e.into_inner()) = Some(got);
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+                    FingerprintMismatch {
+                        expected: self.expected,
+                        actual: got,
+                    },
+                ))),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The server's certificate did not hash to the pinned fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("server certificate fingerprint mismatch: expected {expected}, got {actual}")]
+pub struct FingerprintMismatch {
+    /// The pin.
+    pub expected: Fingerprint,
+    /// What the server presented.
+    pub actual: Fingerprint,
+}
+
+/// A quinn client config that trusts only the certificate with fingerprint `expected`
+/// (TLS 1.3, ring, ALPN [`ALPN`]). Also returns the verifier, to read a mismatch after a failure.
+pub fn pinned_client_config(
+    expected: Fingerprint,
+) -> Result<(quinn::ClientConfig, Arc<PinnedCertVerifier>), TlsError> {
+    let verifier = Arc::new(PinnedCertVerifier::new(expected));
+    let mut cfg = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    Ok((quinn::ClientConfig::new(Arc::new(quic)), verifier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_hex_round_trips() {
+        let fp = Fingerprint::of_der(b"not really a certificate");
+        let hex = fp.to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(Fingerprint::from_hex(&hex).unwrap(), fp);
+        let colons: Vec<String> = fp.0.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(Fingerprint::from_hex(&colons.join(":")).unwrap(), fp);
+        assert!(Fingerprint::from_hex("abc").is_err());
+        assert!(Fingerprint::from_hex(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn generated_certificate_is_persisted_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_generate(None, dir.path()).unwrap();
+        assert!(matches!(first.source, CertSource::Generated(_)));
+        let second = load_or_generate(None, dir.path()).unwrap();
+        assert!(matches!(second.source, CertSource::Reused(_)));
+        assert_eq!(first.fingerprint, second.fingerprint);
+        assert_eq!(first.chain, second.chain);
+        server_crypto(&second).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("tls").join(GENERATED_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "key readable by others: {mode:o}");
+        }
+        // The same files given explicitly give the same fingerprint.
+        let tls = dir.path().join("tls");
+        let files = load_or_generate(
+            Some((
+                &tls.join(GENERATED_CERT_FILE),
+                &tls.join(GENERATED_KEY_FILE),
+            )),
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        assert_eq!(files.fingerprint, first.fingerprint);
+    }
+
+    #[test]
+    fn bad_files_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        let err = load_or_generate(Some((&cert, &key)), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("reading certificate"), "{err}");
+        fs::write(&cert, "hello").unwrap();
+        fs::write(&key, "world").unwrap();
+        let err = load_or_generate(Some((&cert, &key)), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("no CERTIFICATE block"), "{err}");
+    }
+}
