@@ -1,0 +1,180 @@
+//! Plain data types shared with `net` and `persistence`: ids, tile positions, resources, troops.
+//!
+//! These carry no ECS, wire or database meaning; each boundary crate converts them into its own
+//! format (rkyv messages in `net`, documents in `persistence`).
+
+use std::fmt;
+
+/// A player's account id: `(sequence << 16) | server_id` (seed 002: 6-byte sequence, 2-byte server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PlayerId(pub u64);
+
+impl PlayerId {
+    /// Builds an id from the account sequence number and the server id.
+    pub fn compose(sequence: u64, server_id: u16) -> Self {
+        PlayerId((sequence << 16) | u64::from(server_id))
+    }
+    /// The server id in the low 16 bits.
+    pub fn server_id(self) -> u16 {
+        (self.0 & 0xffff) as u16
+    }
+    /// The account sequence number in the high 48 bits.
+    pub fn sequence(self) -> u64 {
+        self.0 >> 16
+    }
+}
+
+impl fmt::Display for PlayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "player:{}", self.0)
+    }
+}
+
+/// Stable id of a map object or march, unique within a kingdom and never reused.
+///
+/// Unlike a bevy `Entity`, it survives save/load and rotation, so clients and the store use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ObjectId(pub u64);
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "obj:{}", self.0)
+    }
+}
+
+/// A tile coordinate on the kingdom map; `(0, 0)` is the north-west corner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TilePos {
+    /// Column, `0..width`.
+    pub x: u16,
+    /// Row, `0..height`.
+    pub y: u16,
+}
+
+impl TilePos {
+    /// A tile at column `x`, row `y`.
+    pub const fn new(x: u16, y: u16) -> Self {
+        TilePos { x, y }
+    }
+}
+
+impl fmt::Display for TilePos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {})", self.x, self.y)
+    }
+}
+
+/// The four resources of the kingdom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKind {
+    /// Feeds troops.
+    Food,
+    /// Builds.
+    Wood,
+    /// Builds and upgrades.
+    Stone,
+    /// Rare; researches.
+    Gold,
+}
+
+impl ResourceKind {
+    /// Every kind, in storage order.
+    pub const ALL: [ResourceKind; 4] = [
+        ResourceKind::Food,
+        ResourceKind::Wood,
+        ResourceKind::Stone,
+        ResourceKind::Gold,
+    ];
+    /// Index into a [`Resources`] array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// The name used in asset files and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::Food => "food",
+            ResourceKind::Wood => "wood",
+            ResourceKind::Stone => "stone",
+            ResourceKind::Gold => "gold",
+        }
+    }
+    /// Parses the asset-file name of a kind.
+    pub fn from_name(name: &str) -> Option<Self> {
+        ResourceKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Amounts of each resource, indexed by [`ResourceKind::index`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Resources(pub [u64; 4]);
+
+impl Resources {
+    /// Amount of one kind.
+    pub fn get(&self, kind: ResourceKind) -> u64 {
+        self.0[kind.index()]
+    }
+    /// Adds to one kind, saturating.
+    pub fn add(&mut self, kind: ResourceKind, amount: u64) {
+        let slot = &mut self.0[kind.index()];
+        *slot = slot.saturating_add(amount);
+    }
+    /// Sum over all kinds.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Index of a unit type in the loaded `units.toml` (its order in the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UnitTypeId(pub u16);
+
+/// Troop counts per unit type, indexed by [`UnitTypeId`]; trailing zeros may be omitted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Troops(pub Vec<u32>);
+
+impl Troops {
+    /// Count of one unit type.
+    pub fn get(&self, unit: UnitTypeId) -> u32 {
+        self.0.get(usize::from(unit.0)).copied().unwrap_or(0)
+    }
+    /// Sets the count of one unit type, growing the vector as needed.
+    pub fn set(&mut self, unit: UnitTypeId, count: u32) {
+        let i = usize::from(unit.0);
+        if self.0.len() <= i {
+            self.0.resize(i + 1, 0);
+        }
+        self.0[i] = count;
+    }
+    /// Total troops of every type.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|&c| u64::from(c)).sum()
+    }
+    /// True when no troops are left.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&c| c == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn player_id_packs_sequence_and_server() {
+        let id = PlayerId::compose(0x0000_1234_5678, 7);
+        assert_eq!(id.sequence(), 0x1234_5678);
+        assert_eq!(id.server_id(), 7);
+        assert_eq!(id.0, (0x1234_5678 << 16) | 7);
+    }
+
+    #[test]
+    fn troops_grow_and_total() {
+        let mut t = Troops::default();
+        t.set(UnitTypeId(3), 10);
+        t.set(UnitTypeId(0), 5);
+        assert_eq!(t.get(UnitTypeId(3)), 10);
+        assert_eq!(t.get(UnitTypeId(9)), 0);
+        assert_eq!(t.total(), 15);
+        assert!(!t.is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! The Dominion server: wires the pure sim to the wall clock, files, metrics and (as they land)
+//! the network, persistence and services.
+//!
+//! Not responsible for: game rules (`dominion-sim`), wire formats (`dominion-net`), database
+//! formats (`dominion-persistence`).
+
+pub mod assets;
+pub mod driver;
+pub mod metrics;
+pub mod serve;
+pub mod tick_loop;
+pub mod watch;

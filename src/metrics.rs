@@ -1,0 +1,147 @@
+//! Prometheus metrics of the server and their HTTP endpoint.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the server exports.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Where they are registered.
+    pub registry: Registry,
+    /// Duration of each tick phase.
+    pub phase_seconds: HistogramVec,
+    /// Duration of whole ticks.
+    pub tick_seconds: Histogram,
+    /// Ticks run.
+    pub ticks: IntCounter,
+    /// Ticks that took longer than the tick period.
+    pub tick_overruns: IntCounter,
+    /// Ticks that started late because an earlier one overran.
+    pub ticks_late: IntCounter,
+    /// Ticks dropped because the world fell too far behind.
+    pub ticks_skipped: IntCounter,
+    /// Entities by kind.
+    pub entities: IntGaugeVec,
+    /// Version of the config in force.
+    pub config_version: IntGauge,
+    /// Rejected asset reloads.
+    pub config_reload_failures: IntCounter,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("dominion".into()), None)
+            .expect("static registry prefix is valid");
+        // Buckets from 50 µs to ~1.6 s: a tick budget is 100 ms at 10 Hz.
+        let buckets = prometheus::exponential_buckets(0.000_05, 2.0, 16)
+            .expect("static bucket parameters are valid");
+        let phase_seconds = HistogramVec::new(
+            HistogramOpts::new("tick_phase_seconds", "Duration of each tick phase")
+                .buckets(buckets.clone()),
+            &["phase"],
+        )
+        .expect("static metric definition");
+        let tick_seconds = Histogram::with_opts(
+            HistogramOpts::new("tick_seconds", "Duration of whole ticks").buckets(buckets),
+        )
+        .expect("static metric definition");
+        let counter =
+            |name: &str, help: &str| IntCounter::new(name, help).expect("static metric definition");
+        let m = Metrics {
+            phase_seconds,
+            tick_seconds,
+            ticks: counter("ticks_total", "Ticks run"),
+            tick_overruns: counter(
+                "tick_overruns_total",
+                "Ticks that took longer than the tick period",
+            ),
+            ticks_late: counter(
+                "ticks_late_total",
+                "Ticks started late to catch up after an overrun",
+            ),
+            ticks_skipped: counter(
+                "ticks_skipped_total",
+                "Ticks dropped because the world fell too far behind",
+            ),
+            entities: IntGaugeVec::new(Opts::new("entities", "Entities by kind"), &["kind"])
+                .expect("static metric definition"),
+            config_version: IntGauge::new("config_version", "Version of the config in force")
+                .expect("static metric definition"),
+            config_reload_failures: counter(
+                "config_reload_failures_total",
+                "Asset reloads rejected as invalid",
+            ),
+            registry,
+        };
+        let r = &m.registry;
+        for c in [
+            Box::new(m.phase_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.tick_seconds.clone()),
+            Box::new(m.ticks.clone()),
+            Box::new(m.tick_overruns.clone()),
+            Box::new(m.ticks_late.clone()),
+            Box::new(m.ticks_skipped.clone()),
+            Box::new(m.entities.clone()),
+            Box::new(m.config_version.clone()),
+            Box::new(m.config_reload_failures.clone()),
+        ] {
+            r.register(c).expect("each metric is registered once");
+        }
+        m
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Binds the metrics endpoint; returns the bound address and the server future.
+pub async fn bind(
+    addr: SocketAddr,
+    metrics: Metrics,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    m.render(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let mut shutdown = shutdown;
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
+    Ok((local, async move { serve.await }))
+}

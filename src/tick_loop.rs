@@ -1,0 +1,145 @@
+//! The tick thread: paces ticks, applies reloads at tick boundaries, times phases, logs events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use dominion_sim::Kingdom;
+use dominion_sim::events::WorldEvent;
+use dominion_sim::schedule::TickPhase;
+
+use crate::driver::{Pace, TickDriver};
+use crate::metrics::Metrics;
+use crate::watch::Reload;
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `--ticks N` reached.
+    TickLimit,
+    /// Shutdown requested (Ctrl-C, SIGTERM).
+    Requested,
+}
+
+/// Runs ticks until `limit` ticks have run or `stop` is set.
+pub fn run_ticks(
+    kingdom: &mut Kingdom,
+    metrics: &Metrics,
+    reloads: &mpsc::Receiver<Reload>,
+    stop: &Arc<AtomicBool>,
+    limit: Option<u64>,
+) -> Stop {
+    let world_cfg = kingdom.config().assets.world.clone();
+    let mut driver = TickDriver::new(
+        world_cfg.tick_hz,
+        world_cfg.max_catch_up_ticks,
+        Instant::now(),
+    );
+    let mut ran = 0u64;
+    update_entity_gauges(kingdom, metrics);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Stop::Requested;
+        }
+        if limit.is_some_and(|n| ran >= n) {
+            return Stop::TickLimit;
+        }
+        match driver.poll(Instant::now()) {
+            Pace::SleepUntil(t) => {
+                // Wake at least every 50 ms to notice a shutdown request.
+                let wait = t.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(std::time::Duration::from_millis(50)));
+                continue;
+            }
+            Pace::Tick => {}
+        }
+        while let Ok(reload) = reloads.try_recv() {
+            stage_reload(kingdom, metrics, reload);
+        }
+        let started = Instant::now();
+        for phase in TickPhase::ALL {
+            let t = Instant::now();
+            kingdom.run_phase(phase);
+            metrics
+                .phase_seconds
+                .with_label_values(&[phase.name()])
+                .observe(t.elapsed().as_secs_f64());
+        }
+        let took = started.elapsed();
+        metrics.tick_seconds.observe(took.as_secs_f64());
+        metrics.ticks.inc();
+        if took > driver.period() {
+            metrics.tick_overruns.inc();
+            tracing::warn!(
+                tick = kingdom.tick_count(),
+                took_ms = took.as_secs_f64() * 1e3,
+                "tick overran its period"
+            );
+        }
+        sync_counter(&metrics.ticks_late, driver.late_ticks);
+        sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
+        for event in kingdom.drain_events() {
+            match event {
+                WorldEvent::ConfigApplied { version, tick } => {
+                    let cfg = &kingdom.config().assets;
+                    driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
+                    metrics.config_version.set(i64::from(version));
+                    tracing::info!(version, tick, summary = %cfg.summary(), "config version {version} applied");
+                }
+            }
+        }
+        ran += 1;
+        if kingdom.tick_count() % 50 == 0 {
+            update_entity_gauges(kingdom, metrics);
+        }
+    }
+}
+
+fn sync_counter(counter: &prometheus::IntCounter, value: u64) {
+    let have = counter.get();
+    if value > have {
+        counter.inc_by(value - have);
+    }
+}
+
+/// Validated configs are staged for the next tick boundary; invalid ones are logged and dropped.
+fn stage_reload(kingdom: &mut Kingdom, metrics: &Metrics, reload: Reload) {
+    match reload {
+        Ok(assets) => {
+            if assets.digest == kingdom.config().assets.digest {
+                tracing::debug!("assets touched but unchanged; nothing to reload");
+                return;
+            }
+            if let Err(refused) = kingdom.stage_config(Arc::new(assets)) {
+                metrics.config_reload_failures.inc();
+                tracing::error!(
+                    version = kingdom.config().version,
+                    "asset reload rejected, keeping config version {}: {refused}",
+                    kingdom.config().version
+                );
+            }
+        }
+        Err(errors) => {
+            metrics.config_reload_failures.inc();
+            let version = kingdom.config().version;
+            tracing::error!(
+                version,
+                "asset reload rejected ({} error(s)), keeping config version {version}:\n{errors}",
+                errors.0.len()
+            );
+        }
+    }
+}
+
+/// Sets the entity gauges from the world.
+pub fn update_entity_gauges(kingdom: &mut Kingdom, metrics: &Metrics) {
+    let c = kingdom.object_counts();
+    for (kind, n) in [
+        ("resource_field", c.resource_fields),
+        ("monster", c.monsters),
+        ("city_slot", c.city_slots),
+    ] {
+        metrics.entities.with_label_values(&[kind]).set(n as i64);
+    }
+}
