@@ -548,6 +548,29 @@ async fn malformed_and_oversized_frames_get_errors_then_close() {
 }
 
 #[tokio::test]
+async fn silent_or_unauthenticated_connections_are_closed() {
+    let h = start_with(Arc::default(), |o| {
+        o.stream_open_timeout = Duration::from_millis(300);
+        o.session.login_timeout = Duration::from_millis(300);
+    });
+    // Never writes, so never opens its request stream as far as the server can see.
+    let (silent, _p) = h.client().await;
+    // Opens the stream (a refused request) but never logs in.
+    let mut raw = Raw::connect(&h).await;
+    raw.frame(MessageType::Ping.id(), 1, &[0; 8]).await;
+    assert_eq!(raw.error_reply().await.1, ErrorCode::NOT_AUTHENTICATED.0);
+    let t = Instant::now();
+    for closed in [silent.closed().await, raw.conn.closed().await] {
+        assert_eq!(
+            app_close_code(&closed),
+            Some(CloseCode::LOGIN_TIMEOUT.0),
+            "{closed}"
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
 async fn rate_limit_answers_rate_limited_then_recovers() {
     let h = start_with(Arc::default(), |o| {
         o.session.rate = RateLimit {
@@ -761,13 +784,18 @@ async fn slow_consumer_is_disconnected_not_buffered() {
     assert_eq!(app_close_code(&closed), Some(CloseCode::SLOW_CONSUMER.0));
 }
 
-/// Measures request RTT on loopback: requests on one long-lived bidirectional stream (what the
-/// transport does) against one new stream per request, on a plain quinn echo endpoint with the
-/// same TLS setup. Prints the figures; asserts every reply matched its request.
+/// Measures request RTT on loopback: one long-lived bidirectional stream (what the transport
+/// does) against one new stream per request, both on the same plain quinn echo endpoint with the
+/// same TLS setup, plus the full stack (SDK → session core → Pong) for reference. Prints the
+/// figures; asserts every echo matched its request.
 #[tokio::test]
 async fn request_rtt_one_stream_vs_stream_per_request() {
-    const N: u32 = 300;
-    // One stream: through the real server and SDK.
+    const N: u32 = 500;
+    let pct = |v: &mut Vec<Duration>, q: f64| {
+        v.sort();
+        v[((v.len() as f64 - 1.0) * q) as usize]
+    };
+    // Full stack through the real server and SDK.
     let h = start_with(Arc::default(), |o| {
         o.session.rate = RateLimit {
             per_second: 1e6,
@@ -776,12 +804,12 @@ async fn request_rtt_one_stream_vs_stream_per_request() {
     });
     let (c, _p) = h.client().await;
     c.login(login("rtt")).await.unwrap();
-    let mut one_stream = Vec::new();
+    let mut full = Vec::new();
     for _ in 0..N {
-        one_stream.push(c.ping().await.unwrap());
+        full.push(c.ping().await.unwrap());
     }
 
-    // Stream per request: a raw echo server.
+    // Raw echo: a long-lived stream echoes frame by frame; short streams echo and finish.
     let dir = tempfile::tempdir().unwrap();
     let material = dominion_net::transport::tls::load_or_generate(None, dir.path()).unwrap();
     let crypto = dominion_net::transport::tls::server_crypto(&material).unwrap();
@@ -797,9 +825,16 @@ async fn request_rtt_one_stream_vs_stream_per_request() {
             tokio::spawn(async move {
                 while let Ok((mut s, mut r)) = conn.accept_bi().await {
                     tokio::spawn(async move {
-                        let req = r.read_to_end(1024).await.unwrap();
-                        s.write_all(&req).await.unwrap();
-                        s.finish().unwrap();
+                        let mut d = FrameDecoder::new(1 << 16);
+                        while let Ok(Some(chunk)) = r.read_chunk(usize::MAX, true).await {
+                            d.feed(&chunk.bytes);
+                            while let Some(Ok(f)) = d.next_frame() {
+                                let mut out = Vec::new();
+                                encode_frame(f.msg_type, f.request_id, &f.body, &mut out).unwrap();
+                                s.write_all(&out).await.unwrap();
+                            }
+                        }
+                        let _ = s.finish();
                     });
                 }
             });
@@ -809,32 +844,81 @@ async fn request_rtt_one_stream_vs_stream_per_request() {
     let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     ep.set_default_client_config(cfg);
     let conn = ep.connect(addr, "dominion").unwrap().await.unwrap();
-    let mut per_stream = Vec::new();
-    for i in 0..N {
-        let frame = ClientMessage::from(Ping {
+    let frame = |i: u32| {
+        ClientMessage::from(Ping {
             nonce: u64::from(i),
         })
         .encode_frame(i + 1)
-        .unwrap();
+        .unwrap()
+    };
+
+    let mut one_stream = Vec::new();
+    let (mut s, mut r) = conn.open_bi().await.unwrap();
+    let mut d = FrameDecoder::new(1 << 16);
+    for i in 0..N {
+        let req = frame(i);
+        let t = Instant::now();
+        s.write_all(&req).await.unwrap();
+        let f = loop {
+            if let Some(f) = d.next_frame() {
+                break f.unwrap();
+            }
+            let chunk = r.read_chunk(usize::MAX, true).await.unwrap().unwrap();
+            d.feed(&chunk.bytes);
+        };
+        one_stream.push(t.elapsed());
+        assert_eq!(f.request_id, i + 1);
+    }
+
+    let mut per_stream = Vec::new();
+    for i in 0..N {
+        let req = frame(i);
         let t = Instant::now();
         let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&frame).await.unwrap();
+        s.write_all(&req).await.unwrap();
         s.finish().unwrap();
         let back = r.read_to_end(1024).await.unwrap();
         per_stream.push(t.elapsed());
-        assert_eq!(back, frame);
+        assert_eq!(back, req);
     }
-    let p = |v: &mut Vec<Duration>, q: f64| {
-        v.sort();
-        v[((v.len() as f64 - 1.0) * q) as usize]
-    };
     eprintln!(
-        "loopback RTT over {N} sequential requests: one stream p50 {:?} p99 {:?}; \
-         stream per request p50 {:?} p99 {:?}",
-        p(&mut one_stream, 0.5),
-        p(&mut one_stream, 0.99),
-        p(&mut per_stream, 0.5),
-        p(&mut per_stream, 0.99),
+        "loopback RTT, {N} sequential requests (p50 / p99): raw one stream {:?} / {:?}; \
+         raw stream per request {:?} / {:?}; full stack ping {:?} / {:?}",
+        pct(&mut one_stream, 0.5),
+        pct(&mut one_stream, 0.99),
+        pct(&mut per_stream, 0.5),
+        pct(&mut per_stream, 0.99),
+        pct(&mut full, 0.5),
+        pct(&mut full, 0.99),
     );
-    assert_eq!(one_stream.len(), N as usize);
+}
+
+/// Many clients connect and log in at once (each on its own UDP socket): every one succeeds.
+/// Prints the wall time as a figure for the handshake path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_handshakes_and_logins() {
+    const N: usize = 200;
+    let h = start();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (addr, fp) = (h.addr(), h.fp());
+            tokio::spawn(async move {
+                let (c, _p) = Client::connect(addr, ClientOptions::new(fp)).await?;
+                let ok = c.login(login(&format!("bot{i}"))).await?;
+                Ok::<_, ClientError>((c, ok.player_id))
+            })
+        })
+        .collect();
+    let mut players = HashSet::new();
+    let mut clients = Vec::new();
+    for task in tasks {
+        let (c, p) = task.await.unwrap().unwrap();
+        players.insert(p);
+        clients.push(c);
+    }
+    let elapsed = t.elapsed();
+    eprintln!("{N} concurrent handshakes + logins on loopback: {elapsed:?}");
+    assert_eq!(players.len(), N);
+    assert_eq!(h.app.handle.session_count(), N);
 }

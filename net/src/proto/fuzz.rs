@@ -96,7 +96,7 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation) {
 
 /// Runs bytes through a session (authenticated or not) in the given chunk sizes and checks
 /// the invariants.
-fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool) {
+fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool, max_violations: u32) {
     let now = Instant::now();
     let cfg = SessionConfig {
         max_frame_len: 256,
@@ -104,8 +104,10 @@ fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool) {
             per_second: 1000.0,
             burst: 1000,
         },
-        max_violations: 1_000_000,
+        max_violations,
         violation_window: Duration::from_secs(1),
+        max_rate_limited: 100,
+        login_timeout: Duration::from_millis(500),
     };
     let mut s = Session::new(cfg, now);
     if authenticated {
@@ -120,7 +122,9 @@ fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool) {
             .unwrap_or(rest.len())
             .clamp(1, rest.len());
         i += 1;
-        s.handle_bytes(now + Duration::from_millis(i as u64), &rest[..take]);
+        let at = now + Duration::from_millis(i as u64 * 7);
+        s.handle_timeout(at);
+        s.handle_bytes(at, &rest[..take]);
         rest = &rest[take..];
         while let Some(a) = s.poll_action() {
             match a {
@@ -153,8 +157,9 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..2048),
         chunks in prop::collection::vec(1usize..64, 0..32),
         auth in any::<bool>(),
+        max_violations in prop_oneof![Just(1_000_000u32), 1u32..8],
     ) {
-        drive(&bytes, &chunks, auth);
+        drive(&bytes, &chunks, auth, max_violations);
     }
 
     #[test]
@@ -163,6 +168,7 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 0..6),
         chunks in prop::collection::vec(1usize..64, 0..32),
         auth in any::<bool>(),
+        max_violations in prop_oneof![Just(1_000_000u32), 1u32..8],
     ) {
         let frames = valid_frames();
         let mut bytes = Vec::new();
@@ -172,7 +178,7 @@ proptest! {
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        drive(&bytes, &chunks, auth);
+        drive(&bytes, &chunks, auth, max_violations);
     }
 
     #[test]

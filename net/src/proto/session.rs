@@ -44,8 +44,10 @@ impl CloseCode {
     pub const SLOW_CONSUMER: CloseCode = CloseCode(3);
     /// The server is shutting down.
     pub const SHUTDOWN: CloseCode = CloseCode(4);
-    /// The client did not open its request stream in time.
-    pub const HANDSHAKE_TIMEOUT: CloseCode = CloseCode(5);
+    /// The client did not open its request stream, or log in, in time.
+    pub const LOGIN_TIMEOUT: CloseCode = CloseCode(5);
+    /// The client kept sending far above its rate limit.
+    pub const FLOODING: CloseCode = CloseCode(6);
 }
 
 /// Settings of the protocol core for one session.
@@ -57,8 +59,13 @@ pub struct SessionConfig {
     pub rate: RateLimit,
     /// Violations tolerated within `violation_window`; reaching it closes the session.
     pub max_violations: u32,
-    /// Sliding window for counting violations.
+    /// Sliding window for counting violations and rate-limited frames.
     pub violation_window: Duration,
+    /// Rate-limited frames tolerated within `violation_window`; beyond that the client is
+    /// flooding (each drop costs an error reply) and the session is closed.
+    pub max_rate_limited: u32,
+    /// A session still not logged in after this long is closed.
+    pub login_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +75,8 @@ impl Default for SessionConfig {
             rate: RateLimit::default(),
             max_violations: 5,
             violation_window: Duration::from_secs(10),
+            max_rate_limited: 200,
+            login_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -128,6 +137,8 @@ pub struct Session {
     decoder: FrameDecoder,
     bucket: TokenBucket,
     recent_violations: VecDeque<Instant>,
+    recent_rate_limited: VecDeque<Instant>,
+    login_deadline: Instant,
     actions: VecDeque<Action>,
     player: Option<PlayerId>,
     stats: SessionStats,
@@ -137,11 +148,13 @@ impl Session {
     /// A new session in [`SessionState::Connecting`].
     pub fn new(config: SessionConfig, now: Instant) -> Self {
         Session {
+            login_deadline: now.checked_add(config.login_timeout).unwrap_or(now),
             decoder: FrameDecoder::new(config.max_frame_len),
             bucket: TokenBucket::new(config.rate, now),
             config,
             state: SessionState::Connecting,
             recent_violations: VecDeque::new(),
+            recent_rate_limited: VecDeque::new(),
             actions: VecDeque::new(),
             player: None,
             stats: SessionStats::default(),
@@ -199,6 +212,20 @@ impl Session {
                     ),
                 ),
             );
+            if record(
+                &mut self.recent_rate_limited,
+                now,
+                self.config.violation_window,
+            ) > self.config.max_rate_limited as usize
+            {
+                self.close(
+                    CloseCode::FLOODING,
+                    format!(
+                        "more than {} rate-limited requests within {:?}",
+                        self.config.max_rate_limited, self.config.violation_window
+                    ),
+                );
+            }
             return;
         }
         let message = match ClientMessage::decode(frame.msg_type, &frame.body) {
@@ -296,6 +323,22 @@ impl Session {
         });
     }
 
+    /// When [`Session::handle_timeout`] must next be called, if ever (the login deadline while
+    /// not authenticated).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (self.state == SessionState::Connecting).then_some(self.login_deadline)
+    }
+
+    /// Applies timers due at `now`: closes a session that has not logged in by its deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == SessionState::Connecting && now >= self.login_deadline {
+            self.close(
+                CloseCode::LOGIN_TIMEOUT,
+                format!("not logged in within {:?}", self.config.login_timeout),
+            );
+        }
+    }
+
     /// The next action for the shell, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -312,17 +355,12 @@ impl Session {
     fn violation(&mut self, now: Instant, request_id: u32, code: ErrorCode, message: String) {
         self.stats.violations += 1;
         self.reply(request_id, ServerMessage::error(code, message.clone()));
-        let window_start = now.checked_sub(self.config.violation_window);
-        while let Some(&t) = self.recent_violations.front() {
-            if window_start.is_some_and(|start| t < start) {
-                self.recent_violations.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.recent_violations.push_back(now);
-        if self.recent_violations.len() >= self.config.max_violations.max(1) as usize {
-            let n = self.recent_violations.len();
+        let n = record(
+            &mut self.recent_violations,
+            now,
+            self.config.violation_window,
+        );
+        if n >= self.config.max_violations.max(1) as usize {
             self.close(
                 CloseCode::PROTOCOL_VIOLATION,
                 format!(
@@ -332,6 +370,20 @@ impl Session {
             );
         }
     }
+}
+
+/// Records an event at `now` in a sliding window and returns how many are in it.
+fn record(window: &mut VecDeque<Instant>, now: Instant, span: Duration) -> usize {
+    let start = now.checked_sub(span);
+    while let Some(&t) = window.front() {
+        if start.is_some_and(|start| t < start) {
+            window.pop_front();
+        } else {
+            break;
+        }
+    }
+    window.push_back(now);
+    window.len()
 }
 
 #[cfg(test)]
@@ -578,6 +630,64 @@ mod tests {
         s.handle_bytes(now, &frame);
         let acts = drain(&mut s);
         assert_eq!(error_code(&acts[0]), (5, ErrorCode::UNKNOWN_TYPE.0));
+    }
+
+    #[test]
+    fn login_deadline_closes_unauthenticated_sessions_only() {
+        let now = t0();
+        let cfg = SessionConfig {
+            login_timeout: Duration::from_secs(5),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(cfg.clone(), now);
+        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(5)));
+        s.handle_timeout(now + Duration::from_secs(4));
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(now + Duration::from_secs(5));
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Action::Close {
+                code: CloseCode::LOGIN_TIMEOUT,
+                ..
+            }]
+        ));
+        assert_eq!(s.poll_timeout(), None);
+
+        let mut s = Session::new(cfg, now);
+        s.authenticate(PlayerId(1));
+        assert_eq!(s.poll_timeout(), None);
+        s.handle_timeout(now + Duration::from_secs(60));
+        assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn sustained_flooding_closes_the_session() {
+        let now = t0();
+        let cfg = SessionConfig {
+            rate: RateLimit {
+                per_second: 1.0,
+                burst: 1,
+            },
+            max_rate_limited: 10,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(cfg, now);
+        let mut bytes = Vec::new();
+        for id in 1..=12 {
+            bytes.extend(wire(login(), id));
+        }
+        s.handle_bytes(now, &bytes);
+        let acts = drain(&mut s);
+        // 1 delivered, 11 rate-limited replies, then the close (and nothing after it).
+        assert!(matches!(acts[0], Action::Deliver { .. }));
+        assert_eq!(acts.len(), 13);
+        assert!(matches!(
+            acts[12],
+            Action::Close {
+                code: CloseCode::FLOODING,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -625,7 +625,7 @@ async fn read_session(
             Ok(Err(e)) => return format!("connection lost before opening a stream: {e}"),
             Err(_) => {
                 conn.close(
-                    CloseCode::HANDSHAKE_TIMEOUT.0.into(),
+                    CloseCode::LOGIN_TIMEOUT.0.into(),
                     b"no request stream opened in time",
                 );
                 return "no request stream opened in time".into();
@@ -648,6 +648,7 @@ async fn read_session(
                 Some(Control::Close { code, reason }) => session.close(code, reason),
                 None => {}
             },
+            _ = sleep_until(session.poll_timeout()) => session.handle_timeout(Instant::now()),
             chunk = recv.read_chunk(usize::MAX, true) => match chunk {
                 Ok(Some(chunk)) => session.handle_bytes(Instant::now(), &chunk.bytes),
                 Ok(None) => break "client finished its request stream".to_string(),
@@ -707,6 +708,14 @@ async fn read_session(
             conn.close(CloseCode::NORMAL.0.into(), b"");
             break reason;
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 
