@@ -177,6 +177,16 @@ impl Client {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         };
         let endpoint = quinn::Endpoint::client(bind)?;
+        Client::connect_with_endpoint(endpoint, server, options).await
+    }
+
+    /// Like [`Client::connect`] on an existing client endpoint, so many clients (bots, load
+    /// tests) can share one UDP socket.
+    pub async fn connect_with_endpoint(
+        endpoint: quinn::Endpoint,
+        server: SocketAddr,
+        options: ClientOptions,
+    ) -> Result<(Client, mpsc::Receiver<ServerMessage>), ClientError> {
         let (push_tx, push_rx) = mpsc::channel(options.push_queue.max(1));
         let state = Arc::new(Mutex::new(ResumeState::default()));
         let link = open_link(&endpoint, server, &options, &push_tx, &state).await?;

@@ -535,6 +535,10 @@ async fn malformed_and_oversized_frames_get_errors_then_close() {
         Some(CloseCode::PROTOCOL_VIOLATION.0),
         "{closed}"
     );
+    let stats = h.app.handle.stats();
+    assert_eq!(stats.violations, 4);
+    assert_eq!(stats.protocol_closes, 1);
+    assert_eq!(stats.delivered, 1, "only the login reached the application");
     // The application saw the disconnect of the bound player.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let w = h.app.world.lock().unwrap();
@@ -602,6 +606,7 @@ async fn rate_limit_answers_rate_limited_then_recovers() {
     assert_eq!(ok + limited, 20, "{results:?}");
     assert!(limited >= 10, "only {limited} of 20 rate-limited");
     assert!(ok >= 4, "burst should let some through: {ok}");
+    assert_eq!(h.app.handle.stats().rate_limited as usize, limited);
     // Rate limiting does not close the session; after a pause requests pass again.
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.ping().await.unwrap();
@@ -782,6 +787,72 @@ async fn slow_consumer_is_disconnected_not_buffered() {
         .await
         .unwrap();
     assert_eq!(app_close_code(&closed), Some(CloseCode::SLOW_CONSUMER.0));
+    assert_eq!(h.app.handle.stats().slow_consumer_closes, 1);
+}
+
+#[tokio::test]
+async fn shutdown_kicks_every_session() {
+    let h = start();
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let (c, p) = h.client().await;
+        c.login(login(&format!("s{i}"))).await.unwrap();
+        clients.push((c, p));
+    }
+    let Harness { server, app, _dir } = h;
+    server.shutdown("maintenance", Duration::from_secs(2)).await;
+    for (c, p) in &mut clients {
+        match next_push(p).await {
+            ServerMessage::Kick(k) => {
+                assert_eq!(u32::from(k.code), CloseCode::SHUTDOWN.0);
+                assert_eq!(k.reason, "maintenance");
+            }
+            other => panic!("expected Kick, got {other:?}"),
+        }
+        let closed = c.closed().await;
+        assert_eq!(
+            app_close_code(&closed),
+            Some(CloseCode::SHUTDOWN.0),
+            "{closed}"
+        );
+    }
+    assert_eq!(app.handle.session_count(), 0);
+    assert_eq!(app.handle.stats().kicks, 3);
+}
+
+#[tokio::test]
+async fn clients_can_share_one_endpoint() {
+    let h = start();
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut ids = HashSet::new();
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        let (c, _p) =
+            Client::connect_with_endpoint(ep.clone(), h.addr(), ClientOptions::new(h.fp()))
+                .await
+                .unwrap();
+        ids.insert(
+            c.login(login(&format!("shared{i}")))
+                .await
+                .unwrap()
+                .player_id,
+        );
+        clients.push(c);
+    }
+    assert_eq!(ids.len(), 5);
+    // The server sees all five sessions coming from the one shared socket.
+    let remotes: HashSet<SocketAddr> = h
+        .app
+        .handle
+        .sessions()
+        .into_iter()
+        .filter_map(|s| h.app.handle.remote_addr(s))
+        .collect();
+    assert_eq!(remotes.len(), 1);
+    assert_eq!(
+        remotes.into_iter().next().unwrap().port(),
+        ep.local_addr().unwrap().port()
+    );
 }
 
 /// Measures request RTT on loopback: one long-lived bidirectional stream (what the transport

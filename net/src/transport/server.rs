@@ -185,6 +185,49 @@ struct Shared {
     // connects/disconnects (write lock).
     registry: RwLock<Registry>,
     next_id: AtomicU64,
+    counters: Counters,
+}
+
+/// Monotonic counters, updated with relaxed atomics (exact ordering does not matter for metrics).
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    handshake_failures: AtomicU64,
+    refused: AtomicU64,
+    frames: AtomicU64,
+    delivered: AtomicU64,
+    rate_limited: AtomicU64,
+    violations: AtomicU64,
+    protocol_closes: AtomicU64,
+    slow_consumer_closes: AtomicU64,
+    kicks: AtomicU64,
+}
+
+/// A snapshot of the server's counters since start (for `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections that completed the QUIC handshake.
+    pub accepted: u64,
+    /// Handshakes that failed (bad TLS, timeouts...).
+    pub handshake_failures: u64,
+    /// Connections refused at the connection limit.
+    pub refused: u64,
+    /// Inbound frames processed.
+    pub frames: u64,
+    /// Messages delivered to the application.
+    pub delivered: u64,
+    /// Frames dropped by rate limiting.
+    pub rate_limited: u64,
+    /// Malformed, oversized or forbidden frames.
+    pub violations: u64,
+    /// Sessions closed by the protocol core (violations, flooding, login timeout).
+    pub protocol_closes: u64,
+    /// Sessions disconnected because their outbound queue was full.
+    pub slow_consumer_closes: u64,
+    /// Kicks requested by the application.
+    pub kicks: u64,
+    /// Sessions connected now.
+    pub sessions: u64,
 }
 
 impl Shared {
@@ -208,10 +251,18 @@ fn close_reason(reason: &str) -> &[u8] {
 }
 
 /// Queues `item`; on a full queue disconnects the session as a slow consumer.
-fn enqueue(id: SessionId, entry: &Entry, item: Outbound) -> Result<(), SendError> {
+fn enqueue(
+    counters: &Counters,
+    id: SessionId,
+    entry: &Entry,
+    item: Outbound,
+) -> Result<(), SendError> {
     match entry.out.try_send(item) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
+            counters
+                .slow_consumer_closes
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(%id, "outbound queue full; disconnecting slow consumer");
             entry.conn.close(
                 CloseCode::SLOW_CONSUMER.0.into(),
@@ -243,7 +294,12 @@ impl ServerHandle {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession(session))?;
-        enqueue(session, entry, Outbound::Reply(frame))
+        enqueue(
+            &self.shared.counters,
+            session,
+            entry,
+            Outbound::Reply(frame),
+        )
     }
 
     /// Pushes `message` (request id 0) on the session's push stream.
@@ -259,7 +315,7 @@ impl ServerHandle {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession(session))?;
-        enqueue(session, entry, Outbound::Push(frame))
+        enqueue(&self.shared.counters, session, entry, Outbound::Push(frame))
     }
 
     /// Pushes one message to many sessions: encoded once, the bytes shared (reference-counted)
@@ -275,7 +331,12 @@ impl ServerHandle {
         for id in sessions {
             match reg.sessions.get(&id) {
                 None => report.unknown += 1,
-                Some(entry) => match enqueue(id, entry, Outbound::Push(frame.clone())) {
+                Some(entry) => match enqueue(
+                    &self.shared.counters,
+                    id,
+                    entry,
+                    Outbound::Push(frame.clone()),
+                ) {
                     Ok(()) => report.queued += 1,
                     Err(SendError::Overflow(_)) => report.overflowed += 1,
                     Err(_) => report.unknown += 1,
@@ -334,6 +395,25 @@ impl ServerHandle {
         self.shared.read().sessions.len()
     }
 
+    /// Counters since start.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ServerStats {
+            accepted: get(&c.accepted),
+            handshake_failures: get(&c.handshake_failures),
+            refused: get(&c.refused),
+            frames: get(&c.frames),
+            delivered: get(&c.delivered),
+            rate_limited: get(&c.rate_limited),
+            violations: get(&c.violations),
+            protocol_closes: get(&c.protocol_closes),
+            slow_consumer_closes: get(&c.slow_consumer_closes),
+            kicks: get(&c.kicks),
+            sessions: self.session_count() as u64,
+        }
+    }
+
     /// Every connected session id.
     pub fn sessions(&self) -> Vec<SessionId> {
         self.shared.read().sessions.keys().copied().collect()
@@ -348,7 +428,16 @@ impl ServerHandle {
         code: u16,
         reason: impl Into<String>,
     ) -> Result<(), SendError> {
-        let reason = reason.into();
+        self.kick_and_close(session, code, reason.into(), CloseCode::KICKED)
+    }
+
+    fn kick_and_close(
+        &self,
+        session: SessionId,
+        code: u16,
+        reason: String,
+        close: CloseCode,
+    ) -> Result<(), SendError> {
         let frame = Bytes::from(
             ServerMessage::from(Kick {
                 code,
@@ -361,10 +450,11 @@ impl ServerHandle {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession(session))?;
-        enqueue(session, entry, Outbound::Push(frame))?;
+        enqueue(&self.shared.counters, session, entry, Outbound::Push(frame))?;
+        self.shared.counters.kicks.fetch_add(1, Ordering::Relaxed);
         // The reader turns this into the queued Close after the Kick.
         let _ = entry.ctrl.send(Control::Close {
-            code: CloseCode::KICKED,
+            code: close,
             reason,
         });
         Ok(())
@@ -451,6 +541,7 @@ impl Server {
         let shared = Arc::new(Shared {
             registry: RwLock::new(Registry::default()),
             next_id: AtomicU64::new(1),
+            counters: Counters::default(),
         });
         let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
         tokio::spawn(accept_loop(
@@ -498,13 +589,18 @@ impl Server {
         self.socket_buffers
     }
 
-    /// Kicks every session with `reason` ([`Kick`] code [`CloseCode::SHUTDOWN`]), waits up to
-    /// `grace` for them to go, then closes the endpoint.
+    /// Stops accepting, kicks every session with `reason` ([`Kick`] code and QUIC close code
+    /// [`CloseCode::SHUTDOWN`]), waits up to `grace` for them to go, then closes the endpoint.
     pub async fn shutdown(self, reason: &str, grace: Duration) {
         self.endpoint.set_server_config(None);
         let handle = self.handle();
         for id in handle.sessions() {
-            let _ = handle.kick(id, CloseCode::SHUTDOWN.0 as u16, reason);
+            let _ = handle.kick_and_close(
+                id,
+                CloseCode::SHUTDOWN.0 as u16,
+                reason.to_string(),
+                CloseCode::SHUTDOWN,
+            );
         }
         let deadline = Instant::now() + grace;
         while handle.session_count() > 0 && Instant::now() < deadline {
@@ -535,6 +631,7 @@ async fn accept_loop(
                 });
             }
             Err(_) => {
+                shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     remote = %incoming.remote_address(),
                     "connection limit reached; refusing"
@@ -555,10 +652,15 @@ async fn run_connection(
     let conn = match incoming.await {
         Ok(conn) => conn,
         Err(e) => {
+            shared
+                .counters
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%remote, %e, "handshake failed");
             return;
         }
     };
+    shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
     let id = SessionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = mpsc::channel(options.outbound_queue.max(1));
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
@@ -583,7 +685,10 @@ async fn run_connection(
         conn.close(CloseCode::SHUTDOWN.0.into(), b"server stopping");
         "application stopped".to_string()
     } else {
-        let reason = read_session(id, &conn, out_tx, out_rx, ctrl_rx, &events, &options).await;
+        let reason = read_session(
+            id, &conn, &shared, out_tx, out_rx, ctrl_rx, &events, &options,
+        )
+        .await;
         // No-op if already closed; otherwise (client finished its stream) end the connection.
         conn.close(CloseCode::NORMAL.0.into(), b"session ended");
         reason
@@ -610,9 +715,11 @@ async fn run_connection(
 }
 
 /// The reader: runs the session core until the connection ends; returns why it ended.
+#[allow(clippy::too_many_arguments)]
 async fn read_session(
     id: SessionId,
     conn: &quinn::Connection,
+    shared: &Shared,
     out_tx: mpsc::Sender<Outbound>,
     out_rx: mpsc::Receiver<Outbound>,
     mut ctrl_rx: mpsc::UnboundedReceiver<Control>,
@@ -638,6 +745,7 @@ async fn read_session(
         options.flush_timeout,
     ));
     let mut session = Session::new(options.session.clone(), Instant::now());
+    let mut reported = session.stats();
     loop {
         tokio::select! {
             // Control first: an Authenticate sent before the LoginOk reply must be applied
@@ -655,6 +763,19 @@ async fn read_session(
                 Err(e) => break format!("connection lost: {e}"),
             },
         }
+        let stats = session.stats();
+        let c = &shared.counters;
+        c.frames
+            .fetch_add(stats.frames - reported.frames, Ordering::Relaxed);
+        c.delivered
+            .fetch_add(stats.delivered - reported.delivered, Ordering::Relaxed);
+        c.rate_limited.fetch_add(
+            stats.rate_limited - reported.rate_limited,
+            Ordering::Relaxed,
+        );
+        c.violations
+            .fetch_add(stats.violations - reported.violations, Ordering::Relaxed);
+        reported = stats;
         let mut closing = None;
         while let Some(action) = session.poll_action() {
             match action {
@@ -676,6 +797,10 @@ async fn read_session(
                     if let Err(mpsc::error::TrySendError::Full(_)) =
                         out_tx.try_send(Outbound::Reply(frame))
                     {
+                        shared
+                            .counters
+                            .slow_consumer_closes
+                            .fetch_add(1, Ordering::Relaxed);
                         conn.close(
                             CloseCode::SLOW_CONSUMER.0.into(),
                             b"outbound queue full: client too slow",
@@ -684,6 +809,12 @@ async fn read_session(
                     }
                 }
                 Action::Close { code, reason } => {
+                    if code != CloseCode::KICKED && code != CloseCode::SHUTDOWN {
+                        shared
+                            .counters
+                            .protocol_closes
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::info!(%id, code = code.0, %reason, "closing session");
                     if out_tx
                         .try_send(Outbound::Close {
