@@ -1,1 +1,7 @@
+//! Integration tests of the `dominion` server, linked as one binary.
 
+mod assets_golden;
+mod hot_reload;
+mod map_determinism;
+mod serve_smoke;
+mod support;

@@ -7,6 +7,7 @@
 //! Format: TOML, read through `toml_edit` so every value keeps its source span (see
 //! ARCHITECTURE.md for why TOML over RON).
 
+mod cities;
 mod error;
 mod map;
 mod marches;
@@ -18,6 +19,7 @@ mod world;
 
 use std::collections::BTreeMap;
 
+pub use cities::{CitiesConfig, CityConfig};
 pub use error::{AssetError, AssetErrors};
 pub use map::{Density, MapConfig, Obstacles, Walls, Zone};
 pub use marches::{BattleRules, MarchRules, MarchesConfig};
@@ -29,13 +31,14 @@ pub use world::WorldConfig;
 use reader::FileReader;
 
 /// The files an assets folder must hold, in load order.
-pub const ASSET_FILES: [&str; 6] = [
+pub const ASSET_FILES: [&str; 7] = [
     "world.toml",
     "map.toml",
     "units.toml",
     "resources.toml",
     "monsters.toml",
     "marches.toml",
+    "cities.toml",
 ];
 
 /// Contents of an assets folder: file name → text. Files not in [`ASSET_FILES`] are ignored.
@@ -56,6 +59,8 @@ pub struct Assets {
     pub monsters: Monsters,
     /// `marches.toml`.
     pub marches: MarchesConfig,
+    /// `cities.toml`.
+    pub cities: CitiesConfig,
     /// BLAKE3 of the source texts; equal digests mean identical configs.
     pub digest: [u8; 32],
 }
@@ -96,11 +101,13 @@ impl Assets {
             if let Some(text) = &texts[i] {
                 let mut r = FileReader::new(ASSET_FILES[i], text);
                 let _ = f(&mut r);
+                r.errors.sort_by_key(|e| e.line);
                 errors.append(&mut r.errors);
             }
         };
         let (mut world, mut map, mut units, mut res, mut mons, mut marches) =
             (None, None, None, None, None, None);
+        let mut cities = None;
         run(0, &mut errors, &mut |r| {
             world = world::parse(r);
             Some(())
@@ -126,7 +133,11 @@ impl Assets {
             marches = marches::parse(r);
             Some(())
         });
-        match (world, map, units, res, mons, marches) {
+        run(6, &mut errors, &mut |r| {
+            cities = cities::parse(r, units.as_ref());
+            Some(())
+        });
+        match (world, map, units, res, mons, marches, cities) {
             (
                 Some(world),
                 Some(map),
@@ -134,6 +145,7 @@ impl Assets {
                 Some(resources),
                 Some(monsters),
                 Some(marches),
+                Some(cities),
             ) if errors.is_empty() => Ok(Assets {
                 world,
                 map,
@@ -141,6 +153,7 @@ impl Assets {
                 resources,
                 monsters,
                 marches,
+                cities,
                 digest,
             }),
             _ => {

@@ -66,6 +66,9 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<Units> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     // Counters name other units, so they are resolved after every id is known.
     let mut pending_counters = Vec::new();
+    // Every id that parsed, even on entries with other errors, so one bad stat does not make
+    // other units' counters look like unknown references.
+    let mut names: Vec<String> = Vec::new();
     for (entry, path) in entries.into_iter().zip(&paths) {
         let t = entry.with_path(path);
         r.deny_unknown(
@@ -94,6 +97,9 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<Units> {
             }
         }
         pending_counters.push((t, path.clone()));
+        if let Some(id) = &id {
+            names.push(id.clone());
+        }
         match (id, attack, defence, health, speed, load) {
             (Some(id), Some(attack), Some(defence), Some(health), Some(speed), Some(load)) => types
                 .push(UnitType {
@@ -108,7 +114,6 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<Units> {
             _ => ok = false,
         }
     }
-    let names: Vec<String> = types.iter().map(|u| u.id.clone()).collect();
     for (i, (t, path)) in pending_counters.into_iter().enumerate() {
         let counters_path = join(&path, "counters");
         let mut row = vec![1000u32; names.len()];

@@ -1,0 +1,179 @@
+//! Shared helpers: the repository's assets with overrides, temp asset folders, small worlds.
+
+use std::path::{Path, PathBuf};
+
+use dominion::assets::read_dir;
+use dominion_sim::config::{AssetFiles, Assets};
+
+/// The repository's `assets/` folder.
+pub fn repo_assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+/// The repository's asset files as text.
+pub fn repo_asset_files() -> AssetFiles {
+    read_dir(&repo_assets()).expect("repository assets are readable")
+}
+
+/// The repository's assets with a smaller map, so debug-build tests stay fast.
+pub fn small_asset_files(size: u16) -> AssetFiles {
+    let mut files = repo_asset_files();
+    let map = files.get_mut("map.toml").expect("map.toml exists");
+    *map = map
+        .replace("width = 1200", &format!("width = {size}"))
+        .replace("height = 1200", &format!("height = {size}"));
+    files
+}
+
+/// Parses files that must be valid.
+pub fn parse_ok(files: &AssetFiles) -> Assets {
+    Assets::parse(files).unwrap_or_else(|e| panic!("assets should be valid:\n{e}"))
+}
+
+/// Writes `files` into `dir` (created if needed).
+pub fn write_assets(dir: &Path, files: &AssetFiles) {
+    std::fs::create_dir_all(dir).expect("create assets dir");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write asset file");
+    }
+}
+
+/// The built `dominion` binary.
+pub fn dominion_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dominion"))
+}
+
+/// A `dominion serve` child process whose output lines are collected as they arrive.
+pub struct ServerProcess {
+    /// The child.
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line seen so far (stdout and stderr interleaved).
+    pub seen: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Starts `dominion serve` with `args` (plus a free metrics port).
+    pub fn start(args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(dominion_bin())
+            .arg("serve")
+            .args(args)
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dominion serve");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx2.send(line);
+            }
+        });
+        ServerProcess {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until a line containing `needle` arrives; panics with everything seen on timeout.
+    pub fn wait_for(&mut self, needle: &str, timeout: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "timed out waiting for {needle:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The metrics address printed at start-up.
+    pub fn metrics_addr(&mut self) -> String {
+        let line = self.wait_for("metrics on http://", std::time::Duration::from_secs(60));
+        let start = line.find("http://").unwrap() + "http://".len();
+        let rest = &line[start..];
+        rest[..rest.find('/').unwrap()].to_owned()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let status = self.child.wait().expect("wait for dominion");
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
+            self.seen.push(l);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.child.wait().expect("wait for dominion");
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
+            self.seen.push(l);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// `GET /metrics` over a plain TCP socket; returns the body.
+pub fn fetch_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read metrics");
+    assert!(buf.starts_with("HTTP/1.1 200"), "metrics answered: {buf}");
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of an unlabelled metric line `name value`.
+pub fn metric_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
