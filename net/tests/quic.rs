@@ -575,10 +575,40 @@ async fn silent_or_unauthenticated_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn random_garbage_over_quic_closes_only_that_connection() {
+    let h = start();
+    let (good, _p) = h.client().await;
+    good.login(login("bystander")).await.unwrap();
+    let mut raw = Raw::connect(&h).await;
+    // Deterministic pseudo-random bytes (xorshift), 64 KiB.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let garbage: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    // The server may close mid-write; that is the expected outcome, not a test failure.
+    let _ = raw.send.write_all(&garbage).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), raw.conn.closed())
+        .await
+        .expect("garbage closes the connection");
+    let code = app_close_code(&closed);
+    assert!(
+        code == Some(CloseCode::PROTOCOL_VIOLATION.0) || code == Some(CloseCode::FLOODING.0),
+        "{closed}"
+    );
+    // Other sessions are unaffected.
+    good.ping().await.unwrap();
+}
+
+#[tokio::test]
 async fn rate_limit_answers_rate_limited_then_recovers() {
     let h = start_with(Arc::default(), |o| {
         o.session.rate = RateLimit {
-            per_second: 10.0,
+            per_second: 2.0,
             burst: 5,
         };
     });
@@ -608,7 +638,7 @@ async fn rate_limit_answers_rate_limited_then_recovers() {
     assert!(ok >= 4, "burst should let some through: {ok}");
     assert_eq!(h.app.handle.stats().rate_limited as usize, limited);
     // Rate limiting does not close the session; after a pause requests pass again.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     c.ping().await.unwrap();
 }
 

@@ -107,6 +107,7 @@ fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool, max_violations: u3
         max_violations,
         violation_window: Duration::from_secs(1),
         max_rate_limited: 100,
+        max_skip_len: 4096,
         login_timeout: Duration::from_millis(500),
     };
     let mut s = Session::new(cfg, now);

@@ -64,6 +64,10 @@ pub struct SessionConfig {
     /// Rate-limited frames tolerated within `violation_window`; beyond that the client is
     /// flooding (each drop costs an error reply) and the session is closed.
     pub max_rate_limited: u32,
+    /// An oversize frame claiming more than this is not skipped but closes the session at once:
+    /// such a length means the stream is garbage (or hostile), not one too-large request, and
+    /// skipping it would leave the session discarding gigabytes.
+    pub max_skip_len: u32,
     /// A session still not logged in after this long is closed.
     pub login_timeout: Duration,
 }
@@ -76,6 +80,7 @@ impl Default for SessionConfig {
             max_violations: 5,
             violation_window: Duration::from_secs(10),
             max_rate_limited: 200,
+            max_skip_len: 1024 * 1024,
             login_timeout: Duration::from_secs(30),
         }
     }
@@ -297,6 +302,17 @@ impl Session {
             FrameError::TooShort { .. } => (PUSH_REQUEST_ID, ErrorCode::MALFORMED),
         };
         self.violation(now, request_id, code, err.to_string());
+        if let FrameError::Oversize { len, .. } = err
+            && len > self.config.max_skip_len
+        {
+            self.close(
+                CloseCode::PROTOCOL_VIOLATION,
+                format!(
+                    "frame length {len} is beyond any request (skip limit {}): stream is garbage",
+                    self.config.max_skip_len
+                ),
+            );
+        }
     }
 
     /// Marks the session as logged in as `player` (the application accepted Login/Resume).
@@ -596,6 +612,23 @@ mod tests {
         // Input after closing is ignored.
         s.handle_bytes(now, &wire(login(), 24));
         assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn absurd_length_closes_at_once() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        let mut wire = Vec::new();
+        wire.extend_from_slice(&0x4000_0000u32.to_le_bytes());
+        wire.extend_from_slice(&1u16.to_le_bytes());
+        wire.extend_from_slice(&77u32.to_le_bytes());
+        s.handle_bytes(now, &wire);
+        let acts = drain(&mut s);
+        assert_eq!(error_code(&acts[0]), (77, ErrorCode::OVERSIZE.0));
+        assert!(matches!(
+            &acts[1],
+            Action::Close { code: CloseCode::PROTOCOL_VIOLATION, reason } if reason.contains("garbage")
+        ));
     }
 
     #[test]
