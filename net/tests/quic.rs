@@ -821,6 +821,42 @@ async fn slow_consumer_is_disconnected_not_buffered() {
 }
 
 #[tokio::test]
+async fn outbound_byte_budget_disconnects_before_the_frame_count_does() {
+    let h = start_with(Arc::default(), |o| {
+        o.outbound_queue = 100_000;
+        o.outbound_queue_bytes = 256 * 1024;
+    });
+    let mut opts = ClientOptions::new(h.fp());
+    opts.push_queue = 1;
+    let (c, _never_read) = Client::connect(h.addr(), opts).await.unwrap();
+    let ok = c.login(login("bytes")).await.unwrap();
+    let session = h.app.handle.player_session(PlayerId(ok.player_id)).unwrap();
+    let delta = ServerMessage::from(WorldDelta {
+        tick: 1,
+        payload: vec![0; 32_000],
+    });
+    // Pushed back to back, no yield: the writer cannot drain, so the byte budget trips after
+    // about 256 KiB / 32 KB = 8 frames, far below the 100k frame limit.
+    let mut pushed = 0;
+    let err = loop {
+        match h.app.handle.push(session, &delta) {
+            Ok(()) => pushed += 1,
+            Err(e) => break e,
+        }
+        assert!(pushed < 1000, "byte budget never tripped");
+    };
+    assert!(
+        matches!(err, SendError::Overflow(s) if s == session),
+        "{err}"
+    );
+    assert!((7..=9).contains(&pushed), "{pushed} frames queued");
+    let closed = tokio::time::timeout(Duration::from_secs(5), c.closed())
+        .await
+        .unwrap();
+    assert_eq!(app_close_code(&closed), Some(CloseCode::SLOW_CONSUMER.0));
+}
+
+#[tokio::test]
 async fn shutdown_kicks_every_session() {
     let h = start();
     let mut clients = Vec::new();

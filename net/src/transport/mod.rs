@@ -16,8 +16,10 @@
 //!   oldest queued ones) and limited to one packet (~1200 bytes), too small for a busy viewport.
 //!
 //! ## Slow clients
-//! Each session has a bounded outbound queue ([`ServerOptions::outbound_queue`] frames). When it
-//! is full the session is **disconnected** with [`crate::proto::CloseCode::SLOW_CONSUMER`], not
+//! Each session has a bounded outbound queue ([`ServerOptions::outbound_queue`] frames and
+//! [`ServerOptions::outbound_queue_bytes`] bytes, 1024 frames / 4 MiB by default, so 10k
+//! sessions cannot hold more than ~40 GiB even in the worst case, and normally hold nothing:
+//! the queue only fills while QUIC flow control holds the writer back). When it is full the session is **disconnected** with [`crate::proto::CloseCode::SLOW_CONSUMER`], not
 //! dropped-from: dropping a delta would silently desynchronise the client's AOI state, while a
 //! disconnect is visible and the client SDK can resume (and get a fresh snapshot).
 //!

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,9 @@ pub struct ServerOptions {
     pub session: SessionConfig,
     /// Frames queued per session before the session is disconnected as a slow consumer.
     pub outbound_queue: usize,
+    /// Bytes queued per session before the session is disconnected as a slow consumer (a single
+    /// frame larger than this is still accepted into an empty queue).
+    pub outbound_queue_bytes: usize,
     /// Events buffered for the application before connection readers wait (backpressure).
     pub event_queue: usize,
     /// Simultaneous connections; more are refused at the QUIC level.
@@ -69,6 +72,7 @@ impl ServerOptions {
             cert_files: None,
             session: SessionConfig::default(),
             outbound_queue: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             event_queue: 16 * 1024,
             max_connections: 20_000,
             udp_buffer: DEFAULT_UDP_BUFFER,
@@ -160,13 +164,54 @@ enum Outbound {
     Close { code: CloseCode, reason: String },
 }
 
+impl Outbound {
+    fn len(&self) -> usize {
+        match self {
+            Outbound::Reply(b) | Outbound::Push(b) => b.len(),
+            Outbound::Close { .. } => 0,
+        }
+    }
+}
+
+/// A session's outbound queue, bounded in frames (the channel) and in bytes (the counter, which
+/// the writer decrements as frames go out).
+#[derive(Clone)]
+struct OutQueue {
+    tx: mpsc::Sender<Outbound>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+enum QueueError {
+    Full,
+    Closed,
+}
+
+impl OutQueue {
+    fn try_send(&self, item: Outbound) -> Result<(), QueueError> {
+        let len = item.len();
+        let before = self.bytes.fetch_add(len, Ordering::Relaxed);
+        if before > 0 && before + len > self.max_bytes {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            return Err(QueueError::Full);
+        }
+        self.tx.try_send(item).map_err(|e| {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => QueueError::Full,
+                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            }
+        })
+    }
+}
+
 enum Control {
     Authenticate(PlayerId),
     Close { code: CloseCode, reason: String },
 }
 
 struct Entry {
-    out: mpsc::Sender<Outbound>,
+    out: OutQueue,
     ctrl: mpsc::UnboundedSender<Control>,
     conn: quinn::Connection,
     remote: SocketAddr,
@@ -259,7 +304,7 @@ fn enqueue(
 ) -> Result<(), SendError> {
     match entry.out.try_send(item) {
         Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        Err(QueueError::Full) => {
             counters
                 .slow_consumer_closes
                 .fetch_add(1, Ordering::Relaxed);
@@ -270,7 +315,7 @@ fn enqueue(
             );
             Err(SendError::Overflow(id))
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::UnknownSession(id)),
+        Err(QueueError::Closed) => Err(SendError::UnknownSession(id)),
     }
 }
 
@@ -662,7 +707,12 @@ async fn run_connection(
     };
     shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
     let id = SessionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let (out_tx, out_rx) = mpsc::channel(options.outbound_queue.max(1));
+    let (tx, out_rx) = mpsc::channel(options.outbound_queue.max(1));
+    let out_tx = OutQueue {
+        tx,
+        bytes: Arc::new(AtomicUsize::new(0)),
+        max_bytes: options.outbound_queue_bytes,
+    };
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
     shared.write().sessions.insert(
         id,
@@ -720,7 +770,7 @@ async fn read_session(
     id: SessionId,
     conn: &quinn::Connection,
     shared: &Shared,
-    out_tx: mpsc::Sender<Outbound>,
+    out_tx: OutQueue,
     out_rx: mpsc::Receiver<Outbound>,
     mut ctrl_rx: mpsc::UnboundedReceiver<Control>,
     events: &mpsc::Sender<ServerEvent>,
@@ -742,6 +792,7 @@ async fn read_session(
         conn.clone(),
         send,
         out_rx,
+        out_tx.bytes.clone(),
         options.flush_timeout,
     ));
     let mut session = Session::new(options.session.clone(), Instant::now());
@@ -794,9 +845,7 @@ async fn read_session(
                     }
                 }
                 Action::Send(frame) => {
-                    if let Err(mpsc::error::TrySendError::Full(_)) =
-                        out_tx.try_send(Outbound::Reply(frame))
-                    {
+                    if let Err(QueueError::Full) = out_tx.try_send(Outbound::Reply(frame)) {
                         shared
                             .counters
                             .slow_consumer_closes
@@ -856,10 +905,12 @@ async fn write_session(
     conn: quinn::Connection,
     mut reply: quinn::SendStream,
     mut rx: mpsc::Receiver<Outbound>,
+    queued_bytes: Arc<AtomicUsize>,
     flush_timeout: Duration,
 ) {
     let mut push: Option<quinn::SendStream> = None;
     while let Some(item) = rx.recv().await {
+        let len = item.len();
         let result = match item {
             Outbound::Reply(frame) => reply.write_chunk(frame).await.map_err(|e| e.to_string()),
             Outbound::Push(frame) => {
@@ -890,6 +941,7 @@ async fn write_session(
                 return;
             }
         };
+        queued_bytes.fetch_sub(len, Ordering::Relaxed);
         if let Err(e) = result {
             tracing::debug!(%e, "write failed; connection is going away");
             return;
