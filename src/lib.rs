@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod driver;
 pub mod metrics;
+pub mod preview;
 pub mod serve;
 pub mod tick_loop;
 pub mod watch;

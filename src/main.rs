@@ -39,6 +39,18 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9100")]
         metrics_addr: SocketAddr,
     },
+    /// Render the map a seed and assets folder generate to a PNG (one pixel per tile).
+    PreviewMap {
+        /// Designer configs.
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+        /// Map seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output PNG file.
+        #[arg(long, default_value = "map.png")]
+        out: PathBuf,
+    },
     /// Validate an assets folder: print every error (file:line: field: message), or a summary.
     CheckAssets {
         /// The folder to check.
@@ -63,6 +75,25 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::PreviewMap { assets, seed, out } => {
+            let assets = match load_dir(&assets) {
+                Ok(a) => a,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match dominion::preview::render_map(&assets, seed, &out) {
+                Ok(objects) => {
+                    println!("{}: seed {seed}, {objects} objects", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dominion: writing {}: {e:#}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve {
             assets,
             data,
