@@ -80,13 +80,16 @@ pub fn run_ticks(
         sync_counter(&metrics.ticks_late, driver.late_ticks);
         sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
         for event in kingdom.drain_events() {
-            match event {
-                WorldEvent::ConfigApplied { version, tick } => {
-                    let cfg = &kingdom.config().assets;
-                    driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
-                    metrics.config_version.set(i64::from(version));
-                    tracing::info!(version, tick, summary = %cfg.summary(), "config version {version} applied");
-                }
+            if let WorldEvent::ConfigApplied { version, tick } = event {
+                let cfg = &kingdom.config().assets;
+                driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
+                metrics.config_version.set(i64::from(version));
+                tracing::info!(
+                    version,
+                    tick,
+                    summary = %cfg.summary(),
+                    "config version {version} applied"
+                );
             }
         }
         ran += 1;
