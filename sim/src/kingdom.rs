@@ -8,14 +8,18 @@ use bevy_ecs::schedule::{Schedule, SingleThreadedExecutor};
 use crate::active_config::{
     ActiveConfig, PendingConfig, ReloadRefused, apply_pending_config, check_reload,
 };
+use crate::city::{City, FoundCityError, FreeCitySlots, Players};
 use crate::clock::{Tick, advance_tick};
+use crate::command::{Command, CommandInbox};
 use crate::config::Assets;
 use crate::events::{Outbox, WorldEvent};
 use crate::map::{
-    CitySlot, GeneratedMap, MapObject, Monster, NextObjectId, Placement, ResourceField,
-    generate_map,
+    CitySlot, GeneratedMap, MapObject, Monster, NextObjectId, ObjectIndex, Placement,
+    ResourceField, Respawns, ZoneBounds, generate_map, respawn_objects,
 };
+use crate::march::March;
 use crate::schedule::TickPhase;
+use crate::types::{ObjectId, PlayerId};
 
 /// The seed a kingdom was generated from.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,12 +40,16 @@ pub struct ObjectCounts {
     pub monsters: usize,
     /// Free city slots.
     pub city_slots: usize,
+    /// Player cities.
+    pub cities: usize,
+    /// Marches out.
+    pub marches: usize,
 }
 
 impl ObjectCounts {
     /// All objects.
     pub fn total(&self) -> usize {
-        self.resource_fields + self.monsters + self.city_slots
+        self.resource_fields + self.monsters + self.city_slots + self.cities
     }
 }
 
@@ -65,7 +73,8 @@ impl Kingdom {
             terrain,
             placements,
         } = map;
-        world.insert_resource(terrain);
+        let mut index = ObjectIndex::new(terrain.width(), terrain.height());
+        let mut slots = Vec::new();
         let fields: Vec<_> = placements
             .iter()
             .filter_map(|(pos, p)| match p {
@@ -79,7 +88,11 @@ impl Kingdom {
                 _ => None,
             })
             .collect();
-        world.spawn_batch(fields);
+        let objs: Vec<MapObject> = fields.iter().map(|(o, _)| *o).collect();
+        let spawned: Vec<Entity> = world.spawn_batch(fields).collect();
+        for (o, e) in objs.iter().zip(spawned) {
+            index.insert(o.id, o.pos, e);
+        }
         let monsters: Vec<_> = placements
             .iter()
             .filter_map(|(pos, p)| match p {
@@ -93,8 +106,12 @@ impl Kingdom {
                 _ => None,
             })
             .collect();
-        world.spawn_batch(monsters);
-        let slots: Vec<_> = placements
+        let objs: Vec<MapObject> = monsters.iter().map(|(o, _)| *o).collect();
+        let spawned: Vec<Entity> = world.spawn_batch(monsters).collect();
+        for (o, e) in objs.iter().zip(spawned) {
+            index.insert(o.id, o.pos, e);
+        }
+        let city_slots: Vec<_> = placements
             .iter()
             .filter_map(|(pos, p)| match p {
                 Placement::CitySlot => Some((
@@ -107,7 +124,18 @@ impl Kingdom {
                 _ => None,
             })
             .collect();
-        world.spawn_batch(slots);
+        let objs: Vec<MapObject> = city_slots.iter().map(|(o, _)| *o).collect();
+        let spawned: Vec<Entity> = world.spawn_batch(city_slots).collect();
+        for (o, e) in objs.iter().zip(spawned) {
+            index.insert(o.id, o.pos, e);
+            slots.push(o.id);
+        }
+        world.insert_resource(ZoneBounds::of(&terrain));
+        world.insert_resource(terrain);
+        world.insert_resource(index);
+        world.insert_resource(FreeCitySlots(slots));
+        world.insert_resource(Players::default());
+        world.insert_resource(Respawns::default());
         world.insert_resource(next_id);
 
         for phase in TickPhase::ALL {
@@ -120,7 +148,70 @@ impl Kingdom {
             TickPhase::Receive,
             (advance_tick, apply_pending_config).chain(),
         );
+        crate::command::add_to(&mut kingdom);
+        crate::march::add_to(&mut kingdom);
+        kingdom.add_systems(
+            TickPhase::Simulate,
+            respawn_objects.after(crate::march::process_due_marches),
+        );
         kingdom
+    }
+
+    /// Queues a command from `player` for the start of the next tick; commands apply in the
+    /// order they were submitted. Returns the arrival sequence number. The answer comes out as a
+    /// [`WorldEvent::CommandResult`] carrying `request_id`.
+    pub fn submit(&mut self, player: PlayerId, request_id: u32, command: Command) -> u64 {
+        self.world
+            .resource_mut::<CommandInbox>()
+            .submit(player, request_id, command)
+    }
+
+    /// Founds a city for a new player on a free city slot (picked deterministically from the seed
+    /// and the player id) with the starting troops and resources of `cities.toml`.
+    pub fn add_player(&mut self, player: PlayerId) -> Result<ObjectId, FoundCityError> {
+        crate::city::found_city(&mut self.world, player)
+    }
+
+    /// Puts a player in an alliance (or none). Allies reinforce each other and cannot attack
+    /// each other. Returns false for a player without a city.
+    pub fn set_alliance(&mut self, player: PlayerId, alliance: Option<u64>) -> bool {
+        match self.world.resource_mut::<Players>().0.get_mut(&player) {
+            Some(p) => {
+                p.alliance = alliance;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A player's city (id and component).
+    pub fn city(&self, player: PlayerId) -> Option<(ObjectId, &City)> {
+        let id = self.world.resource::<Players>().0.get(&player)?.city;
+        let e = self.world.resource::<ObjectIndex>().entity(id)?;
+        Some((id, self.world.get::<City>(e)?))
+    }
+
+    /// A march by id.
+    pub fn march(&self, id: ObjectId) -> Option<&March> {
+        let e = self.world.resource::<ObjectIndex>().entity(id)?;
+        self.world.get::<March>(e)
+    }
+
+    /// Every march, in id order.
+    pub fn marches(&mut self) -> Vec<March> {
+        let mut v: Vec<March> = self
+            .world
+            .query::<&March>()
+            .iter(&self.world)
+            .cloned()
+            .collect();
+        v.sort_unstable_by_key(|m| m.id);
+        v
+    }
+
+    /// Digest of the whole world state (see [`crate::state_hash`]).
+    pub fn state_hash(&mut self) -> [u8; 32] {
+        crate::state_hash::state_hash(&mut self.world)
     }
 
     /// Adds systems to one phase (gameplay plugins call this).
@@ -179,6 +270,8 @@ impl Kingdom {
                 .count(),
             monsters: self.world.query::<&Monster>().iter(&self.world).count(),
             city_slots: self.world.query::<&CitySlot>().iter(&self.world).count(),
+            cities: self.world.query::<&City>().iter(&self.world).count(),
+            marches: self.world.query::<&March>().iter(&self.world).count(),
         }
     }
 }

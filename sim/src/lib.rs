@@ -1,23 +1,34 @@
 //! The kingdom as a pure, fixed-tick `bevy_ecs` world.
 //!
 //! Contains: designer config parsing and validation ([`config`]), deterministic map generation
-//! ([`map`]), the world and its tick phases ([`kingdom`], [`schedule`]), hot-reload hand-over
-//! ([`active_config`]), events out ([`events`]), a state digest ([`state_hash`]), and the plain
-//! data types shared with the boundary crates ([`types`]).
+//! and respawns ([`map`]), the world and its tick phases ([`kingdom`], [`schedule`]), hot-reload
+//! hand-over ([`active_config`]), the gameplay rules — commands in ([`command`]), cities
+//! ([`city`]), marches and path finding ([`march`]), gathering ([`gather`]), monsters
+//! ([`monster`]), battles ([`battle`]) — events out ([`events`]), a state digest
+//! ([`state_hash`]), and the plain data types shared with the boundary crates ([`types`]).
 //!
 //! Not responsible for: files, sockets, databases, threads that wait, or the wall clock. Time is
 //! the tick count; asset files arrive as strings; the root binary does all IO. `clippy.toml`
 //! bans wall-clock and unseeded-random calls here.
 
 pub mod active_config;
+pub mod battle;
+pub mod city;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod events;
+pub mod gather;
 pub mod kingdom;
 pub mod map;
+pub mod march;
+pub mod monster;
 pub mod rng;
 pub mod schedule;
 pub mod state_hash;
 pub mod types;
+
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use kingdom::Kingdom;

@@ -6,12 +6,80 @@
 use bevy_ecs::prelude::*;
 
 use crate::active_config::ActiveConfig;
+use crate::city::{City, FreeCitySlots, Players};
 use crate::clock::Tick;
+use crate::gather::Gatherer;
 use crate::kingdom::WorldSeed;
-use crate::map::{CitySlot, MapObject, Monster, NextObjectId, ResourceField, Terrain};
-use crate::types::ObjectId;
+use crate::map::{
+    CitySlot, MapObject, Monster, NextObjectId, ResourceField, Respawn, Respawns, Terrain,
+};
+use crate::march::{BattleCounter, March, MarchClock, MarchState, Mission};
+use crate::types::{ObjectId, Resources, TilePos, Troops};
 
-/// BLAKE3 over tick, seed, config, terrain and every map object.
+fn troops(b: &mut Vec<u8>, t: &Troops) {
+    let t = t.trimmed();
+    b.extend_from_slice(&(t.0.len() as u32).to_le_bytes());
+    for c in &t.0 {
+        b.extend_from_slice(&c.to_le_bytes());
+    }
+}
+
+fn resources(b: &mut Vec<u8>, r: &Resources) {
+    for a in r.0 {
+        b.extend_from_slice(&a.to_le_bytes());
+    }
+}
+
+fn pos(b: &mut Vec<u8>, p: TilePos) {
+    b.extend_from_slice(&p.x.to_le_bytes());
+    b.extend_from_slice(&p.y.to_le_bytes());
+}
+
+fn march_bytes(m: &March, clock: Option<&MarchClock>) -> Vec<u8> {
+    let mut b = Vec::with_capacity(128);
+    b.push(5);
+    b.extend_from_slice(&m.owner.0.to_le_bytes());
+    b.extend_from_slice(&m.home.0.to_le_bytes());
+    b.push(match m.mission {
+        Mission::Gather => 0,
+        Mission::Attack => 1,
+        Mission::Reinforce => 2,
+        Mission::Scout => 3,
+    });
+    b.extend_from_slice(&m.target.0.to_le_bytes());
+    troops(&mut b, &m.troops);
+    troops(&mut b, &m.wounded);
+    resources(&mut b, &m.load);
+    match m.state {
+        MarchState::Outbound => b.push(0),
+        MarchState::Gathering {
+            field,
+            since,
+            amount,
+        } => {
+            b.push(1);
+            b.extend_from_slice(&field.0.to_le_bytes());
+            b.extend_from_slice(&since.to_le_bytes());
+            b.extend_from_slice(&amount.to_le_bytes());
+        }
+        MarchState::Stationed { city } => {
+            b.push(2);
+            b.extend_from_slice(&city.0.to_le_bytes());
+        }
+        MarchState::Returning => b.push(3),
+    }
+    b.extend_from_slice(&(m.route.waypoints.len() as u32).to_le_bytes());
+    for &p in &m.route.waypoints {
+        pos(&mut b, p);
+    }
+    b.extend_from_slice(&m.route.depart_tick.to_le_bytes());
+    b.extend_from_slice(&m.route.speed.to_le_bytes());
+    b.extend_from_slice(&clock.map_or(0, |c| c.next).to_le_bytes());
+    b
+}
+
+/// BLAKE3 over tick, seed, config, terrain, players, respawn queue and every map object, city and
+/// march (in [`ObjectId`] order).
 pub fn state_hash(world: &mut World) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(&world.resource::<Tick>().0.to_le_bytes());
@@ -26,15 +94,43 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
     let bytes: Vec<u8> = terrain.tiles().iter().map(|t| t.bits()).collect();
     h.update(&bytes);
 
+    h.update(&world.resource::<BattleCounter>().0.to_le_bytes());
+    for (p, r) in &world.resource::<Players>().0 {
+        h.update(&p.0.to_le_bytes());
+        h.update(&r.city.0.to_le_bytes());
+        h.update(&r.marches.to_le_bytes());
+        h.update(&r.alliance.map_or(u64::MAX, |a| a).to_le_bytes());
+        h.update(&[u8::from(r.alliance.is_some())]);
+    }
+    let slots = &world.resource::<FreeCitySlots>().0;
+    h.update(&(slots.len() as u64).to_le_bytes());
+    for s in slots {
+        h.update(&s.0.to_le_bytes());
+    }
+    for (&(due, seq), what) in &world.resource::<Respawns>().queue {
+        h.update(&due.to_le_bytes());
+        h.update(&seq.to_le_bytes());
+        match *what {
+            Respawn::Field { kind, zone } => h.update(&[1, kind as u8, zone]),
+            Respawn::Monster { kind, zone } => {
+                h.update(&[2]);
+                h.update(&kind.to_le_bytes());
+                h.update(&[zone])
+            }
+        };
+    }
+
     let mut objects: Vec<(ObjectId, Vec<u8>)> = world
         .query::<(
             &MapObject,
             Option<&ResourceField>,
             Option<&Monster>,
             Option<&CitySlot>,
+            Option<&City>,
+            Option<&Gatherer>,
         )>()
         .iter(world)
-        .map(|(o, field, monster, slot)| {
+        .map(|(o, field, monster, slot, city, gatherer)| {
             let mut b = Vec::with_capacity(32);
             b.extend_from_slice(&o.pos.x.to_le_bytes());
             b.extend_from_slice(&o.pos.y.to_le_bytes());
@@ -52,9 +148,26 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
             if slot.is_some() {
                 b.push(3);
             }
+            if let Some(c) = city {
+                b.push(4);
+                b.extend_from_slice(&c.owner.0.to_le_bytes());
+                troops(&mut b, &c.troops);
+                troops(&mut b, &c.wounded);
+                resources(&mut b, &c.resources);
+            }
+            if let Some(g) = gatherer {
+                b.push(6);
+                b.extend_from_slice(&g.0.0.to_le_bytes());
+            }
             (o.id, b)
         })
         .collect();
+    objects.extend(
+        world
+            .query::<(&March, Option<&MarchClock>)>()
+            .iter(world)
+            .map(|(m, c)| (m.id, march_bytes(m, c))),
+    );
     objects.sort_unstable_by_key(|(id, _)| *id);
     for (id, b) in &objects {
         h.update(&id.0.to_le_bytes());

@@ -122,6 +122,29 @@ impl Resources {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+    /// Adds every kind of `other`, saturating.
+    pub fn add_all(&mut self, other: &Resources) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = a.saturating_add(b);
+        }
+    }
+    /// Takes every kind of `other` away, stopping at zero.
+    pub fn sub_all(&mut self, other: &Resources) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = a.saturating_sub(b);
+        }
+    }
+    /// `permille / 1000` of each kind, rounded down.
+    pub fn share_permille(&self, permille: u32) -> Resources {
+        Resources(
+            self.0
+                .map(|a| (u128::from(a) * u128::from(permille.min(1000)) / 1000) as u64),
+        )
+    }
+    /// True when every kind is zero.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&a| a == 0)
+    }
 }
 
 /// Index of a unit type in the loaded `units.toml` (its order in the file).
@@ -152,6 +175,37 @@ impl Troops {
     /// True when no troops are left.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|&c| c == 0)
+    }
+    /// Adds every type of `other`, saturating.
+    pub fn add_all(&mut self, other: &Troops) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, &b) in self.0.iter_mut().zip(&other.0) {
+            *a = a.saturating_add(b);
+        }
+    }
+    /// Takes every type of `other` away, stopping at zero.
+    pub fn sub_all(&mut self, other: &Troops) {
+        for (a, &b) in self.0.iter_mut().zip(&other.0) {
+            *a = a.saturating_sub(b);
+        }
+    }
+    /// True if there are at least as many of every type as in `other`.
+    pub fn covers(&self, other: &Troops) -> bool {
+        other
+            .0
+            .iter()
+            .enumerate()
+            .all(|(i, &c)| self.get(UnitTypeId(i as u16)) >= c)
+    }
+    /// The same counts without trailing zeros (canonical form for hashing and comparing).
+    pub fn trimmed(&self) -> Troops {
+        let mut v = self.0.clone();
+        while v.last() == Some(&0) {
+            v.pop();
+        }
+        Troops(v)
     }
 }
 

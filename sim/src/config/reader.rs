@@ -26,6 +26,13 @@ pub(crate) struct Table<'d> {
     path: &'d str,
 }
 
+impl<'d> Table<'d> {
+    /// The dotted path of this table, used in messages.
+    pub(crate) fn path(&self) -> &'d str {
+        self.path
+    }
+}
+
 impl<'t> FileReader<'t> {
     /// Prepares to read `text` (contents of `file`).
     pub(crate) fn new(file: &str, text: &'t str) -> Self {

@@ -1,0 +1,415 @@
+//! Commands in: one typed enum, queued by the host with [`Kingdom::submit`] and applied at the
+//! start of the next tick in arrival order. Each is validated; a refused command is answered with
+//! a specific [`Refusal`] and changes nothing.
+
+use bevy_ecs::prelude::*;
+
+use crate::active_config::ActiveConfig;
+use crate::city::{City, Players, TileProblem, city_entity, free_tile, move_city};
+use crate::clock::Tick;
+use crate::events::{Outbox, WorldEvent};
+use crate::kingdom::Kingdom;
+use crate::map::{CitySlot, MapObject, Monster, ObjectIndex, ResourceField};
+use crate::march::{March, MarchState, Mission, NoPath, find_path, launch, recall};
+use crate::schedule::TickPhase;
+use crate::types::{ObjectId, PlayerId, TilePos, Troops, UnitTypeId};
+
+/// Something a player asks the world to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// Sends a march from the player's city to `target` with `troops` (none for a scout).
+    SendMarch {
+        /// Troops by unit type, taken from the city's fit troops.
+        troops: Troops,
+        /// The object to go to: a field (gather), a monster, city or march (attack), an allied
+        /// city (reinforce), or anything but a free slot (scout).
+        target: ObjectId,
+        /// What to do there.
+        mission: Mission,
+    },
+    /// Turns one of the player's marches back toward home from where it is.
+    Recall {
+        /// The march.
+        march: ObjectId,
+    },
+    /// Moves the player's city to an empty plain tile (only with no march out).
+    RelocateCity {
+        /// The new tile.
+        to: TilePos,
+    },
+}
+
+/// What an accepted command did.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CommandOutcome {
+    /// A march left.
+    MarchSent {
+        /// Its id.
+        march: ObjectId,
+        /// Tick it will reach its target.
+        arrival_tick: u64,
+    },
+    /// A march turned home.
+    Recalled {
+        /// The march.
+        march: ObjectId,
+        /// Tick it will be home.
+        arrival_tick: u64,
+    },
+    /// The city moved.
+    Relocated {
+        /// The city.
+        city: ObjectId,
+        /// Its new tile.
+        to: TilePos,
+    },
+}
+
+/// Why a command was refused, in words a player understands.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Refusal {
+    /// The player has no city in this kingdom.
+    #[error("you have no city in this kingdom")]
+    NoCity,
+    /// The march does not exist (any more).
+    #[error("that march no longer exists")]
+    UnknownMarch,
+    /// The march belongs to someone else.
+    #[error("that march is not yours")]
+    NotYourMarch,
+    /// The march is already on its way home.
+    #[error("that march is already on its way home")]
+    AlreadyReturning,
+    /// A march needs troops.
+    #[error("choose at least one troop to send")]
+    NoTroops,
+    /// Scouts go alone.
+    #[error("scouts go alone: send no troops with a scout")]
+    ScoutTakesNoTroops,
+    /// A unit type that does not exist.
+    #[error("unknown troop type #{unit}")]
+    UnknownUnitType {
+        /// The index asked for.
+        unit: u16,
+    },
+    /// More troops than one march may take.
+    #[error("a march takes at most {max} troops, you chose {asked}")]
+    TooManyTroops {
+        /// The limit from `marches.toml`.
+        max: u32,
+        /// Troops chosen.
+        asked: u64,
+    },
+    /// Not enough fit troops of a type at home.
+    #[error("not enough {unit} at home: you have {have}, you chose {asked}")]
+    NotEnoughTroops {
+        /// Unit type name.
+        unit: String,
+        /// Fit troops of that type at home.
+        have: u32,
+        /// Troops chosen.
+        asked: u32,
+    },
+    /// Every march slot is in use.
+    #[error("all {limit} march slots are in use; wait for a march to return")]
+    QueueFull {
+        /// The limit from `marches.toml`.
+        limit: u32,
+    },
+    /// The target is gone (gathered out, defeated, returned home…) or never existed.
+    #[error("the target is no longer there")]
+    TargetGone,
+    /// The mission does not fit the target.
+    #[error("you cannot {mission} that target")]
+    WrongTarget {
+        /// The mission, in words.
+        mission: &'static str,
+    },
+    /// Attacking or scouting oneself.
+    #[error("that is yours")]
+    OwnTarget,
+    /// Attacking an ally.
+    #[error("that belongs to an ally")]
+    AlliedTarget,
+    /// Reinforcing someone who is not an ally.
+    #[error("you can only reinforce an ally's city")]
+    NotAllied,
+    /// A tile beyond the map's edge.
+    #[error("{pos} is outside the map")]
+    OutsideMap {
+        /// The tile asked for.
+        pos: TilePos,
+    },
+    /// A tile a city cannot stand on.
+    #[error("a city cannot stand on {pos}: only open plain will do")]
+    TileNotBuildable {
+        /// The tile asked for.
+        pos: TilePos,
+    },
+    /// A tile with something on it.
+    #[error("{pos} is taken")]
+    TileOccupied {
+        /// The tile asked for.
+        pos: TilePos,
+    },
+    /// Relocating with marches out.
+    #[error("call your {marches} march(es) home before moving your city")]
+    MarchesOut {
+        /// Marches out.
+        marches: u32,
+    },
+    /// No way there around mountains and water.
+    #[error("there is no way from your city to that target")]
+    Unreachable,
+}
+
+/// A command waiting for the next tick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// Arrival sequence number: commands apply in this order.
+    pub seq: u64,
+    /// Sender.
+    pub player: PlayerId,
+    /// The sender's request id, echoed in the result.
+    pub request_id: u32,
+    /// The command.
+    pub command: Command,
+}
+
+/// Commands submitted since the last tick, in arrival order. The host fills it; the world drains
+/// it at tick start.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct CommandInbox {
+    next_seq: u64,
+    queue: Vec<Submitted>,
+}
+
+impl CommandInbox {
+    /// Queues a command and returns its sequence number.
+    pub fn submit(&mut self, player: PlayerId, request_id: u32, command: Command) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Submitted {
+            seq,
+            player,
+            request_id,
+            command,
+        });
+        seq
+    }
+    /// Commands waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+    /// True when none wait.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Registers [`apply_commands`] in [`TickPhase::Receive`] (after the clock and config hand-over).
+pub fn add_to(kingdom: &mut Kingdom) {
+    kingdom.world.init_resource::<CommandInbox>();
+    kingdom.add_systems(
+        TickPhase::Receive,
+        apply_commands.after(crate::active_config::apply_pending_config),
+    );
+}
+
+/// Applies queued commands in sequence order and answers each with a
+/// [`WorldEvent::CommandResult`]. Reads and writes [`CommandInbox`], cities, marches,
+/// [`Players`], [`ObjectIndex`], [`Outbox`].
+pub fn apply_commands(world: &mut World) {
+    let mut queue = std::mem::take(&mut world.resource_mut::<CommandInbox>().queue);
+    queue.sort_by_key(|s| s.seq);
+    for s in queue {
+        let result = apply(world, s.player, s.command);
+        world
+            .resource_mut::<Outbox>()
+            .push(WorldEvent::CommandResult {
+                player: s.player,
+                request_id: s.request_id,
+                result,
+            });
+    }
+}
+
+/// Validates and applies one command.
+pub fn apply(
+    world: &mut World,
+    player: PlayerId,
+    command: Command,
+) -> Result<CommandOutcome, Refusal> {
+    let now = world.resource::<Tick>().0;
+    match command {
+        Command::SendMarch {
+            troops,
+            target,
+            mission,
+        } => send_march(world, player, troops, target, mission, now),
+        Command::Recall { march } => {
+            let entity = world
+                .resource::<ObjectIndex>()
+                .entity(march)
+                .ok_or(Refusal::UnknownMarch)?;
+            let m = world.get::<March>(entity).ok_or(Refusal::UnknownMarch)?;
+            if m.owner != player {
+                return Err(Refusal::NotYourMarch);
+            }
+            if m.state == MarchState::Returning {
+                return Err(Refusal::AlreadyReturning);
+            }
+            let arrival_tick = recall(world, entity, now).ok_or(Refusal::AlreadyReturning)?;
+            Ok(CommandOutcome::Recalled {
+                march,
+                arrival_tick,
+            })
+        }
+        Command::RelocateCity { to } => {
+            let (city, entity) = city_entity(world, player).ok_or(Refusal::NoCity)?;
+            let out = world
+                .resource::<Players>()
+                .0
+                .get(&player)
+                .map_or(0, |p| p.marches);
+            if out > 0 {
+                return Err(Refusal::MarchesOut { marches: out });
+            }
+            free_tile(world, to).map_err(|p| match p {
+                TileProblem::OutsideMap => Refusal::OutsideMap { pos: to },
+                TileProblem::NotBuildable => Refusal::TileNotBuildable { pos: to },
+                TileProblem::Occupied => Refusal::TileOccupied { pos: to },
+            })?;
+            move_city(world, player, entity, to);
+            Ok(CommandOutcome::Relocated { city, to })
+        }
+    }
+}
+
+fn mission_words(m: Mission) -> &'static str {
+    match m {
+        Mission::Gather => "gather from",
+        Mission::Attack => "attack",
+        Mission::Reinforce => "reinforce",
+        Mission::Scout => "scout",
+    }
+}
+
+fn send_march(
+    world: &mut World,
+    player: PlayerId,
+    troops: Troops,
+    target: ObjectId,
+    mission: Mission,
+    now: u64,
+) -> Result<CommandOutcome, Refusal> {
+    let (home, city_e) = city_entity(world, player).ok_or(Refusal::NoCity)?;
+    let assets = world.resource::<ActiveConfig>().assets.clone();
+    let rules = &assets.marches.march;
+    let troops = troops.trimmed();
+    if mission == Mission::Scout {
+        if !troops.is_empty() {
+            return Err(Refusal::ScoutTakesNoTroops);
+        }
+    } else if troops.is_empty() {
+        return Err(Refusal::NoTroops);
+    }
+    if troops.0.len() > assets.units.types.len() {
+        return Err(Refusal::UnknownUnitType {
+            unit: u16::try_from(troops.0.len() - 1).unwrap_or(u16::MAX),
+        });
+    }
+    if troops.total() > u64::from(rules.max_troops) {
+        return Err(Refusal::TooManyTroops {
+            max: rules.max_troops,
+            asked: troops.total(),
+        });
+    }
+    let city = world.get::<City>(city_e).ok_or(Refusal::NoCity)?;
+    for (i, &asked) in troops.0.iter().enumerate() {
+        let unit = UnitTypeId(i as u16);
+        let have = city.troops.get(unit);
+        if asked > have {
+            return Err(Refusal::NotEnoughTroops {
+                unit: assets
+                    .units
+                    .get(unit)
+                    .map_or_else(|| format!("#{i}"), |u| u.id.clone()),
+                have,
+                asked,
+            });
+        }
+    }
+    let out = world
+        .resource::<Players>()
+        .0
+        .get(&player)
+        .map_or(0, |p| p.marches);
+    if out >= rules.queue_limit {
+        return Err(Refusal::QueueFull {
+            limit: rules.queue_limit,
+        });
+    }
+    let te = world
+        .resource::<ObjectIndex>()
+        .entity(target)
+        .ok_or(Refusal::TargetGone)?;
+    let wrong = Refusal::WrongTarget {
+        mission: mission_words(mission),
+    };
+    let players = world.resource::<Players>();
+    let target_owner = world
+        .get::<City>(te)
+        .map(|c| c.owner)
+        .or_else(|| world.get::<March>(te).map(|m| m.owner));
+    let kind_ok = match mission {
+        Mission::Gather => world.get::<ResourceField>(te).is_some(),
+        Mission::Attack => {
+            world.get::<Monster>(te).is_some()
+                || world.get::<City>(te).is_some()
+                || world
+                    .get::<March>(te)
+                    .is_some_and(|m| !matches!(m.state, MarchState::Stationed { .. }))
+        }
+        Mission::Reinforce => world.get::<City>(te).is_some(),
+        Mission::Scout => world.get::<CitySlot>(te).is_none(),
+    };
+    if !kind_ok {
+        return Err(wrong);
+    }
+    if let Some(owner) = target_owner {
+        match mission {
+            Mission::Attack | Mission::Scout if owner == player => {
+                return Err(Refusal::OwnTarget);
+            }
+            Mission::Attack if players.friendly(player, owner) => {
+                return Err(Refusal::AlliedTarget);
+            }
+            Mission::Reinforce if owner == player => return Err(Refusal::OwnTarget),
+            Mission::Reinforce if !players.friendly(player, owner) => {
+                return Err(Refusal::NotAllied);
+            }
+            _ => {}
+        }
+    }
+    let from = world.get::<MapObject>(city_e).ok_or(Refusal::NoCity)?.pos;
+    let to = match world.get::<MapObject>(te) {
+        Some(o) => o.pos,
+        None => world
+            .get::<March>(te)
+            .ok_or(Refusal::TargetGone)?
+            .position_at(now),
+    };
+    let waypoints = find_path(world, from, to).map_err(|e| match e {
+        NoPath::Blocked | NoPath::Unreachable => Refusal::Unreachable,
+    })?;
+    if let Some(mut c) = world.get_mut::<City>(city_e) {
+        c.troops.sub_all(&troops);
+    }
+    let (march, arrival_tick) =
+        launch(world, player, home, troops, mission, target, waypoints, now);
+    Ok(CommandOutcome::MarchSent {
+        march,
+        arrival_tick,
+    })
+}

@@ -1,0 +1,161 @@
+//! Respawning map objects: a depleted field or defeated monster reappears elsewhere in its zone
+//! after the respawn time of its kind, on a free plain tile chosen deterministically.
+
+use std::collections::BTreeMap;
+
+use bevy_ecs::prelude::*;
+
+use super::{MapObject, Monster, NextObjectId, ObjectIndex, ResourceField, Terrain, TerrainKind};
+use crate::active_config::ActiveConfig;
+use crate::clock::Tick;
+use crate::events::{Outbox, WorldEvent};
+use crate::kingdom::WorldSeed;
+use crate::rng::SimRng;
+use crate::types::{ResourceKind, TilePos};
+
+/// What to bring back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Respawn {
+    /// A fresh field of this kind in this zone (capacity of the zone's level).
+    Field {
+        /// Resource kind.
+        kind: ResourceKind,
+        /// Zone level.
+        zone: u8,
+    },
+    /// A monster of this kind (index into `monsters.toml`) in this zone.
+    Monster {
+        /// Monster kind.
+        kind: u16,
+        /// Zone level.
+        zone: u8,
+    },
+}
+
+/// Objects waiting to respawn, by (due tick, sequence number).
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Respawns {
+    /// The queue.
+    pub queue: BTreeMap<(u64, u64), Respawn>,
+    next_seq: u64,
+}
+
+impl Respawns {
+    /// Queues a respawn at `due`.
+    pub fn schedule(&mut self, due: u64, what: Respawn) {
+        self.queue.insert((due, self.next_seq), what);
+        self.next_seq += 1;
+    }
+}
+
+/// Bounding rectangle `(x0, y0, x1, y1)` of each zone level's tiles (index = level), so a respawn
+/// samples tiles near its zone rather than across the whole map.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneBounds(pub Vec<Option<(u16, u16, u16, u16)>>);
+
+impl ZoneBounds {
+    /// Scans the grid once.
+    pub fn of(terrain: &Terrain) -> ZoneBounds {
+        let mut b: Vec<Option<(u16, u16, u16, u16)>> = vec![None; 64];
+        for y in 0..terrain.height() {
+            for x in 0..terrain.width() {
+                let Some(t) = terrain.get(TilePos::new(x, y)) else {
+                    continue;
+                };
+                let z = usize::from(t.zone()).min(63);
+                b[z] = Some(match b[z] {
+                    None => (x, y, x, y),
+                    Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
+                });
+            }
+        }
+        ZoneBounds(b)
+    }
+}
+
+/// Tries to respawn attempts per object per tick before retrying a second later.
+const TRIES: u32 = 64;
+
+/// Brings due objects back. Reads [`Tick`], [`WorldSeed`], [`ActiveConfig`], [`Terrain`],
+/// [`ZoneBounds`]; writes [`Respawns`], [`ObjectIndex`], [`NextObjectId`], spawns entities; emits
+/// [`WorldEvent::ObjectSpawned`].
+pub fn respawn_objects(world: &mut World) {
+    let now = world.resource::<Tick>().0;
+    let seed = world.resource::<WorldSeed>().0;
+    loop {
+        let Some((&(due, seq), &what)) = world.resource::<Respawns>().queue.first_key_value()
+        else {
+            return;
+        };
+        if due > now {
+            return;
+        }
+        world.resource_mut::<Respawns>().queue.remove(&(due, seq));
+        let zone = match what {
+            Respawn::Field { zone, .. } | Respawn::Monster { zone, .. } => zone,
+        };
+        let mut rng = SimRng::new(seed, 0x5e5_0000 ^ due.rotate_left(20) ^ seq);
+        let bounds = world
+            .resource::<ZoneBounds>()
+            .0
+            .get(usize::from(zone))
+            .copied()
+            .flatten();
+        let mut spot = None;
+        if let Some((x0, y0, x1, y1)) = bounds {
+            let terrain = world.resource::<Terrain>();
+            let index = world.resource::<ObjectIndex>();
+            for _ in 0..TRIES {
+                let x = x0 + rng.below(u64::from(x1 - x0) + 1) as u16;
+                let y = y0 + rng.below(u64::from(y1 - y0) + 1) as u16;
+                let pos = TilePos::new(x, y);
+                if terrain
+                    .get(pos)
+                    .is_some_and(|t| t.kind() == TerrainKind::Plain && t.zone() == zone)
+                    && index.at(pos).is_none()
+                {
+                    spot = Some(pos);
+                    break;
+                }
+            }
+        }
+        let Some(pos) = spot else {
+            let retry = world.resource::<ActiveConfig>().assets.world.ticks(1);
+            world.resource_mut::<Respawns>().schedule(now + retry, what);
+            continue;
+        };
+        let assets = world.resource::<ActiveConfig>().assets.clone();
+        let id = world.resource_mut::<NextObjectId>().allocate();
+        let obj = MapObject { id, pos };
+        let entity = match what {
+            Respawn::Field { kind, zone } => {
+                let Some(capacity) = assets
+                    .resources
+                    .kinds
+                    .iter()
+                    .find(|k| k.kind == kind)
+                    .and_then(|k| k.capacity(zone))
+                else {
+                    continue; // the kind was tuned out of this zone: nothing to bring back
+                };
+                world
+                    .spawn((
+                        obj,
+                        ResourceField {
+                            kind,
+                            level: zone,
+                            remaining: capacity,
+                        },
+                    ))
+                    .id()
+            }
+            Respawn::Monster { kind, zone } => {
+                world.spawn((obj, Monster { kind, level: zone })).id()
+            }
+        };
+        world.resource_mut::<ObjectIndex>().insert(id, pos, entity);
+        world
+            .resource_mut::<Outbox>()
+            .push(WorldEvent::ObjectSpawned { id, pos });
+    }
+}

@@ -1,0 +1,270 @@
+//! Path finding on the tile grid: A* over 8 neighbours with a node budget, returning the corner
+//! tiles of the path (waypoints) rather than every tile.
+//!
+//! Deterministic: ties in the open list break on (f, h, tile index), never on memory addresses or
+//! hash order. Bounded: the search gives up after `budget` expanded tiles, so an unreachable
+//! target costs at most the budget, never a scan of the whole map.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use bevy_ecs::prelude::Resource;
+
+use crate::map::Terrain;
+use crate::types::TilePos;
+
+/// Cost of a straight step, in milli-tiles.
+pub const STRAIGHT: u64 = 1000;
+/// Cost of a diagonal step, in milli-tiles (√2 rounded).
+pub const DIAGONAL: u64 = 1414;
+
+/// Octile distance between two tiles in milli-tiles: the length of the shortest 8-neighbour walk
+/// on open ground, and the exact length of a straight or diagonal route segment.
+pub fn octile(a: TilePos, b: TilePos) -> u64 {
+    let dx = u64::from(a.x.abs_diff(b.x));
+    let dy = u64::from(a.y.abs_diff(b.y));
+    let (lo, hi) = if dx < dy { (dx, dy) } else { (dy, dx) };
+    hi * STRAIGHT + lo * (DIAGONAL - STRAIGHT)
+}
+
+/// Why no path was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoPath {
+    /// Start or goal is off the map or impassable.
+    Blocked,
+    /// The search explored its budget without reaching the goal (or the goal is walled off).
+    Unreachable,
+}
+
+/// Reusable search buffers, sized to the map on first use, so a search allocates nothing per call.
+#[derive(Resource, Default, Debug)]
+pub struct PathScratch {
+    epoch: Vec<u32>,
+    g: Vec<u64>,
+    parent: Vec<u32>,
+    current: u32,
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+}
+
+const NEIGHBOURS: [(i32, i32); 8] = [
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    (1, 1),
+    (1, -1),
+    (-1, 1),
+    (-1, -1),
+];
+
+impl PathScratch {
+    /// Finds a shortest 8-neighbour path from `start` to `goal` that never cuts a blocked corner,
+    /// exploring at most `budget` tiles. Returns the waypoints: start, every tile where the
+    /// direction changes, and goal.
+    pub fn find(
+        &mut self,
+        terrain: &Terrain,
+        start: TilePos,
+        goal: TilePos,
+        budget: u32,
+    ) -> Result<Vec<TilePos>, NoPath> {
+        if !terrain.passable(start) || !terrain.passable(goal) {
+            return Err(NoPath::Blocked);
+        }
+        if start == goal {
+            return Ok(vec![start]);
+        }
+        let (w, h) = (i32::from(terrain.width()), i32::from(terrain.height()));
+        let n = terrain.tiles().len();
+        if self.epoch.len() != n {
+            self.epoch = vec![0; n];
+            self.g = vec![0; n];
+            self.parent = vec![0; n];
+            self.current = 0;
+        }
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.epoch.fill(0);
+            self.current = 1;
+        }
+        let epoch = self.current;
+        self.heap.clear();
+        let s = terrain.index(start) as u32;
+        let goal_i = terrain.index(goal) as u32;
+        self.epoch[s as usize] = epoch;
+        self.g[s as usize] = 0;
+        self.parent[s as usize] = s;
+        let h0 = octile(start, goal);
+        self.heap.push(Reverse((h0, h0, s)));
+        let mut expanded = 0u32;
+        let passable = |x: i32, y: i32| -> bool {
+            x >= 0 && y >= 0 && x < w && y < h && terrain.passable(TilePos::new(x as u16, y as u16))
+        };
+        while let Some(Reverse((f, hh, i))) = self.heap.pop() {
+            let g = self.g[i as usize];
+            if g + hh != f {
+                continue; // a stale entry: this tile was reached more cheaply since
+            }
+            if i == goal_i {
+                return Ok(self.waypoints(terrain, s, goal_i));
+            }
+            expanded += 1;
+            if expanded > budget {
+                return Err(NoPath::Unreachable);
+            }
+            let (x, y) = ((i as i32) % w, (i as i32) / w);
+            for (dx, dy) in NEIGHBOURS {
+                let (nx, ny) = (x + dx, y + dy);
+                if !passable(nx, ny) {
+                    continue;
+                }
+                let diagonal = dx != 0 && dy != 0;
+                if diagonal && (!passable(x + dx, y) || !passable(x, y + dy)) {
+                    continue;
+                }
+                let ni = (ny * w + nx) as usize;
+                let ng = g + if diagonal { DIAGONAL } else { STRAIGHT };
+                if self.epoch[ni] == epoch && self.g[ni] <= ng {
+                    continue;
+                }
+                self.epoch[ni] = epoch;
+                self.g[ni] = ng;
+                self.parent[ni] = i;
+                let nh = octile(TilePos::new(nx as u16, ny as u16), goal);
+                self.heap.push(Reverse((ng + nh, nh, ni as u32)));
+            }
+        }
+        Err(NoPath::Unreachable)
+    }
+
+    fn waypoints(&self, terrain: &Terrain, start: u32, goal: u32) -> Vec<TilePos> {
+        let w = u32::from(terrain.width());
+        let pos = |i: u32| TilePos::new((i % w) as u16, (i / w) as u16);
+        let mut tiles = vec![goal];
+        let mut at = goal;
+        while at != start {
+            at = self.parent[at as usize];
+            tiles.push(at);
+        }
+        tiles.reverse();
+        compress(tiles.into_iter().map(pos).collect())
+    }
+}
+
+/// Keeps the first and last tiles and every tile where the step direction changes.
+pub fn compress(tiles: Vec<TilePos>) -> Vec<TilePos> {
+    if tiles.len() <= 2 {
+        return tiles;
+    }
+    let dir = |a: TilePos, b: TilePos| {
+        (
+            i32::from(b.x) - i32::from(a.x),
+            i32::from(b.y) - i32::from(a.y),
+        )
+    };
+    let mut out = vec![tiles[0]];
+    for k in 1..tiles.len() - 1 {
+        if dir(tiles[k - 1], tiles[k]) != dir(tiles[k], tiles[k + 1]) {
+            out.push(tiles[k]);
+        }
+    }
+    out.push(tiles[tiles.len() - 1]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::{TerrainKind, Tile};
+
+    fn grid(rows: &[&str]) -> Terrain {
+        let h = rows.len() as u16;
+        let w = rows[0].len() as u16;
+        let tiles = rows
+            .iter()
+            .flat_map(|r| {
+                r.chars().map(|c| {
+                    let kind = match c {
+                        '#' => TerrainKind::Mountain,
+                        '~' => TerrainKind::Water,
+                        'p' => TerrainKind::Pass,
+                        _ => TerrainKind::Plain,
+                    };
+                    Tile::new(kind, 1)
+                })
+            })
+            .collect();
+        Terrain::from_tiles(w, h, tiles)
+    }
+
+    #[test]
+    fn open_ground_path_is_a_diagonal_then_straight() {
+        let t = grid(&[".........", ".........", ".........", "........."]);
+        let mut s = PathScratch::default();
+        let p = s
+            .find(&t, TilePos::new(0, 0), TilePos::new(8, 3), 10_000)
+            .unwrap();
+        let len: u64 = p.windows(2).map(|w| octile(w[0], w[1])).sum();
+        assert_eq!(len, octile(TilePos::new(0, 0), TilePos::new(8, 3)));
+        assert_eq!(p.first(), Some(&TilePos::new(0, 0)));
+        assert_eq!(p.last(), Some(&TilePos::new(8, 3)));
+        assert_eq!(
+            p.len(),
+            3,
+            "one corner between a diagonal and a straight run: {p:?}"
+        );
+    }
+
+    #[test]
+    fn path_goes_through_the_pass_and_never_cuts_corners() {
+        let t = grid(&[
+            ".....#.....",
+            ".....#.....",
+            ".....p.....",
+            ".....#.....",
+            ".....#.....",
+        ]);
+        let mut s = PathScratch::default();
+        let p = s
+            .find(&t, TilePos::new(0, 0), TilePos::new(10, 0), 10_000)
+            .unwrap();
+        // Walk the waypoints tile by tile: every tile passable, every diagonal step clear.
+        let mut tiles = vec![p[0]];
+        for w in p.windows(2) {
+            let (mut x, mut y) = (i32::from(w[0].x), i32::from(w[0].y));
+            let (tx, ty) = (i32::from(w[1].x), i32::from(w[1].y));
+            while (x, y) != (tx, ty) {
+                let (dx, dy) = ((tx - x).signum(), (ty - y).signum());
+                if dx != 0 && dy != 0 {
+                    assert!(t.passable(TilePos::new((x + dx) as u16, y as u16)));
+                    assert!(t.passable(TilePos::new(x as u16, (y + dy) as u16)));
+                }
+                x += dx;
+                y += dy;
+                tiles.push(TilePos::new(x as u16, y as u16));
+            }
+        }
+        assert!(tiles.iter().all(|&p| t.passable(p)));
+        assert!(tiles.contains(&TilePos::new(5, 2)), "crosses at the pass");
+    }
+
+    #[test]
+    fn walled_off_target_is_unreachable_within_budget() {
+        let t = grid(&["..#..", "..#..", "..#.."]);
+        let mut s = PathScratch::default();
+        assert_eq!(
+            s.find(&t, TilePos::new(0, 0), TilePos::new(4, 0), 1_000),
+            Err(NoPath::Unreachable)
+        );
+        assert_eq!(
+            s.find(&t, TilePos::new(0, 0), TilePos::new(2, 0), 1_000),
+            Err(NoPath::Blocked)
+        );
+        let open = grid(&["...................."; 20]);
+        assert_eq!(
+            s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 3),
+            Err(NoPath::Unreachable),
+            "a tiny budget gives up instead of searching on"
+        );
+    }
+}
