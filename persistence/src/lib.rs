@@ -9,6 +9,37 @@
 //! Not responsible for: the sim's ECS state or deciding what is dirty (the root converts between
 //! sim components and [`records`]), exporting metrics (the root reads [`SaveStats`]), rotation
 //! and compensation logic (the root, on top of this crate), or running database servers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use dominion_persistence::*;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = StoreConfig::from_url("sqlite:///var/lib/dominion/world.db")?.open().await?;
+//! let coord = CoordinationConfig::from_url("embedded:///var/lib/dominion")?.open().await?;
+//! let migrations = Migrations::builtin();
+//! let kingdom = KingdomId(1);
+//!
+//! // Take ownership (rotation: the new instance bumps the epoch), then load with data fixes.
+//! let epoch = store.bump_epoch(kingdom).await?;
+//! let players: Vec<PlayerRecord> = load_records(store.as_ref(), &migrations, kingdom).await?;
+//!
+//! // Save dirty records every second without blocking the tick.
+//! let queue = SaveQueue::spawn(store.clone(), kingdom, epoch, SaveQueueConfig::default());
+//! let mut batch = WriteBatch::new(kingdom);
+//! for p in &players {
+//!     batch.upsert(p);
+//! }
+//! queue.submit(batch)?; // never waits; coalesces when the writer is behind
+//! let stats: Arc<SaveStats> = queue.stats(); // export these atomics as metrics
+//! queue.shutdown().await?; // flushes
+//!
+//! // `dominion datafix --dry-run`
+//! let plan = plan_migrations(store.as_ref(), &migrations, true).await?;
+//! print!("{}", migrate::render_plan(&plan, true));
+//! # let _ = (coord, stats);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod config;
 pub mod coordination;

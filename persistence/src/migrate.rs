@@ -223,11 +223,87 @@ pub async fn plan_migrations(
     Ok(plan)
 }
 
+/// Renders a plan as the text `dominion datafix [--dry-run]` prints: one line per collection,
+/// then example ids and failures.
+pub fn render_plan(plan: &MigrationPlan, dry_run: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "data fix {}:",
+        if dry_run {
+            "plan (dry run, nothing written)"
+        } else {
+            "run"
+        }
+    );
+    for (name, p) in plan {
+        let versions: Vec<String> = p
+            .by_version
+            .iter()
+            .map(|(v, n)| format!("v{v}: {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {name}: {} outdated (target v{}){}; {} {}, {} failing, {} written",
+            p.outdated,
+            p.target_version,
+            if versions.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", versions.join(", "))
+            },
+            p.would_migrate,
+            if dry_run { "would migrate" } else { "migrated" },
+            p.failed,
+            p.written,
+        );
+        if !p.example_ids.is_empty() {
+            let _ = writeln!(out, "    e.g. {}", p.example_ids.join(", "));
+        }
+        for f in &p.failures {
+            let _ = writeln!(out, "    FAILED: {f}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::records::{KingdomId, PlayerRecord};
     use bson::doc;
+
+    #[test]
+    fn plan_renders_counts_examples_and_failures() {
+        let mut plan = MigrationPlan::new();
+        plan.insert(
+            "players",
+            CollectionPlan {
+                target_version: 2,
+                outdated: 3,
+                by_version: [(1, 3)].into_iter().collect(),
+                example_ids: vec!["1:65537".into()],
+                would_migrate: 2,
+                written: 0,
+                failures: vec!["migration of players document 1:9 failed".into()],
+                failed: 1,
+            },
+        );
+        let text = render_plan(&plan, true);
+        assert!(text.contains("dry run"), "{text}");
+        assert!(
+            text.contains(
+                "players: 3 outdated (target v2) [v1: 3]; 2 would migrate, 1 failing, 0 written"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("e.g. 1:65537")
+                && text.contains("FAILED: migration of players document 1:9"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn builtin_chain_is_complete() {

@@ -43,11 +43,11 @@ async fn presence_is_shared_expires_and_clears_only_for_its_instance(h: CoordHar
     assert!(b.clear_presence(p, "new-instance").await.expect("clear"));
     assert_eq!(a.get_presence(p).await.expect("get"), None);
     // Expiry.
-    a.set_presence(p, "x", Duration::from_millis(150))
+    a.set_presence(p, "x", Duration::from_millis(500))
         .await
         .expect("short");
     assert_eq!(b.get_presence(p).await.expect("get").as_deref(), Some("x"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(b.get_presence(p).await.expect("expired"), None);
 }
 
@@ -90,16 +90,16 @@ async fn lock_is_exclusive_token_guarded_and_expires(h: CoordHarness) {
     assert!(!a.unlock("rotation:k1", &t1).await.expect("double unlock"));
     // Expiry hands the lock over; the old holder's token is then useless.
     let t2 = a
-        .try_lock("rotation:k1", Duration::from_millis(150))
+        .try_lock("rotation:k1", Duration::from_millis(400))
         .await
         .expect("lock")
         .expect("free");
     assert!(
-        a.extend_lock("rotation:k1", &t2, Duration::from_millis(200))
+        a.extend_lock("rotation:k1", &t2, Duration::from_millis(500))
             .await
             .expect("extend")
     );
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let t3 = b
         .try_lock("rotation:k1", Duration::from_secs(30))
         .await
@@ -152,21 +152,21 @@ async fn instance_registry_heartbeats_and_expires(h: CoordHarness) {
     a.register_instance(&info("b-new"), Duration::from_secs(30))
         .await
         .expect("reg");
-    b.register_instance(&info("a-old"), Duration::from_millis(200))
+    b.register_instance(&info("a-old"), Duration::from_millis(600))
         .await
         .expect("reg");
     let listed = a.list_instances().await.expect("list");
     assert_eq!(listed, vec![info("a-old"), info("b-new")]);
     // Heartbeats keep a-old alive past its first TTL.
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        b.register_instance(&info("a-old"), Duration::from_millis(200))
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.register_instance(&info("a-old"), Duration::from_millis(600))
             .await
             .expect("beat");
     }
     assert_eq!(a.list_instances().await.expect("list").len(), 2);
     // Without heartbeats it expires.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(a.list_instances().await.expect("list"), vec![info("b-new")]);
     // It can come back, and deregistering removes it at once.
     b.register_instance(&info("a-old"), Duration::from_secs(30))

@@ -5,5 +5,6 @@
 #[macro_use]
 mod common;
 mod coordination;
+mod multiprocess;
 mod save_queue;
 mod store;

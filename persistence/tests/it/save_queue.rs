@@ -117,6 +117,13 @@ async fn sqlite_locked_by_another_process_queue_coalesces_and_catches_up() {
         .expect("flush in time")
         .expect("flush");
     assert_eq!(stats.submitted.load(Ordering::Relaxed), 601);
+    // The whole backlog went out coalesced: 601 submissions over 30 documents in a few writes.
+    assert!(
+        stats.batches_written.load(Ordering::Relaxed) <= 3,
+        "{stats:?}"
+    );
+    assert!(stats.ops_written.load(Ordering::Relaxed) <= 90, "{stats:?}");
+    assert!(stats.overflowed.load(Ordering::Relaxed) > 0, "{stats:?}");
     assert_eq!(stats.queue_depth.load(Ordering::Relaxed), 0);
     assert!(!stats.failing.load(Ordering::Relaxed));
     assert_latest_values(store.as_ref(), k).await;
