@@ -290,33 +290,55 @@ mod command_enums {
     /// Gameplay commands. Append-only (see the module docs).
     #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
     pub enum CommandBody {
-        /// Send a march from one of the player's cities.
+        /// Send a march from the player's city to a target object.
         SendMarch {
-            /// The city the march leaves from.
-            from_city: u64,
-            /// `(unit type, count)` pairs.
+            /// `(unit type, count)` pairs; empty for a scout.
             troops: Vec<(u16, u32)>,
-            /// Target tile column.
-            target_x: u16,
-            /// Target tile row.
-            target_y: u16,
-            /// Purpose (gather, attack, reinforce, scout...) as defined by the march work.
-            purpose: u8,
+            /// The target object ([`dominion_sim::types::ObjectId`]): a field, monster, city
+            /// or march.
+            target: u64,
+            /// Mission code: 0 gather, 1 attack, 2 reinforce, 3 scout.
+            mission: u8,
         },
         /// Recall one of the player's marches.
         Recall {
             /// The march ([`dominion_sim::types::ObjectId`]).
             march_id: u64,
         },
+        /// Move the player's city to an empty plain tile.
+        RelocateCity {
+            /// Tile column.
+            x: u16,
+            /// Tile row.
+            y: u16,
+        },
     }
 
     /// Outcome of a command. Append-only (see the module docs).
     #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
     pub enum CommandOutcome {
-        /// Accepted; the march it created or affected.
-        Accepted {
-            /// The march ([`dominion_sim::types::ObjectId`]).
+        /// A march left; it reaches its target at `arrival_tick`.
+        MarchSent {
+            /// The new march ([`dominion_sim::types::ObjectId`]).
             march_id: u64,
+            /// World tick of arrival.
+            arrival_tick: u64,
+        },
+        /// A march turned home; it is back at `arrival_tick`.
+        Recalled {
+            /// The march.
+            march_id: u64,
+            /// World tick it is home.
+            arrival_tick: u64,
+        },
+        /// The city moved.
+        Relocated {
+            /// The city ([`dominion_sim::types::ObjectId`]).
+            city_id: u64,
+            /// New tile column.
+            x: u16,
+            /// New tile row.
+            y: u16,
         },
         /// Refused by the rules.
         Refused {
