@@ -134,10 +134,10 @@ impl TestApp {
             ClientMessage::Command(cmd) => {
                 let player = self.handle.session_player(session).unwrap();
                 let outcome = match cmd.body {
-                    CommandBody::SendMarch { from_city, .. } if from_city != city_of(player) => {
+                    CommandBody::SendMarch { target, .. } if target == city_of(player) => {
                         CommandOutcome::Refused {
                             reason_code: APP_NOT_YOUR_CITY,
-                            message: format!("city {from_city} is not yours"),
+                            message: format!("city {target} is yours"),
                         }
                     }
                     CommandBody::SendMarch { .. } => {
@@ -145,12 +145,23 @@ impl TestApp {
                         w.next_march += 1;
                         let id = w.next_march;
                         w.marches.insert(id, player);
-                        CommandOutcome::Accepted { march_id: id }
+                        CommandOutcome::MarchSent {
+                            march_id: id,
+                            arrival_tick: 0,
+                        }
                     }
+                    CommandBody::RelocateCity { x, y } => CommandOutcome::Relocated {
+                        city_id: city_of(player),
+                        x,
+                        y,
+                    },
                     CommandBody::Recall { march_id } => {
                         let w = self.world.lock().unwrap();
                         if w.marches.get(&march_id) == Some(&player) {
-                            CommandOutcome::Accepted { march_id }
+                            CommandOutcome::Recalled {
+                                march_id,
+                                arrival_tick: 0,
+                            }
                         } else {
                             CommandOutcome::Refused {
                                 reason_code: APP_NOT_YOUR_MARCH,
@@ -371,14 +382,12 @@ async fn concurrent_requests_get_their_own_replies() {
                 }
             } else {
                 let body = CommandBody::SendMarch {
-                    from_city: city_of(me),
                     troops: vec![(1, 10)],
-                    target_x: 3,
-                    target_y: 4,
-                    purpose: 1,
+                    target: 3,
+                    mission: 1,
                 };
                 match c.command(body).await {
-                    Ok(CommandOutcome::Accepted { march_id }) => Some(march_id),
+                    Ok(CommandOutcome::MarchSent { march_id, .. }) => Some(march_id),
                     Ok(other) => panic!("unexpected {other:?}"),
                     Err(e) => panic!("{e}"),
                 }
@@ -398,15 +407,16 @@ async fn concurrent_requests_get_their_own_replies() {
         c.command(CommandBody::Recall { march_id: mine })
             .await
             .unwrap(),
-        CommandOutcome::Accepted { march_id: mine }
+        CommandOutcome::Recalled {
+            march_id: mine,
+            arrival_tick: 0
+        }
     );
     let refused = c
         .command(CommandBody::SendMarch {
-            from_city: city_of(me) + 1,
             troops: vec![(1, 1)],
-            target_x: 0,
-            target_y: 0,
-            purpose: 0,
+            target: city_of(me),
+            mission: 1,
         })
         .await
         .unwrap();

@@ -34,11 +34,9 @@ fn valid_frames() -> Vec<Vec<u8>> {
         Ping { nonce: 7 }.into(),
         Command {
             body: CommandBody::SendMarch {
-                from_city: 9,
                 troops: vec![(1, 10), (2, 20), (3, 30)],
-                target_x: 5,
-                target_y: 6,
-                purpose: 1,
+                target: 5,
+                mission: 1,
             },
         }
         .into(),

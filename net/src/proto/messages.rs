@@ -505,9 +505,13 @@ impl Validate for Ping {
 impl Validate for Command {
     fn validate(&self) -> Result<(), String> {
         match &self.body {
-            CommandBody::SendMarch { troops, .. } => {
-                if troops.is_empty() {
-                    return Err("SendMarch.troops is empty".into());
+            CommandBody::SendMarch {
+                troops, mission, ..
+            } => {
+                // Whether a mission needs troops is a game rule (the sim answers with a reason);
+                // here only the shape is checked.
+                if *mission > 3 {
+                    return Err(format!("SendMarch.mission = {mission}, expected 0..=3"));
                 }
                 if troops.len() > limits::MAX_MARCH_TROOP_ENTRIES {
                     return Err(format!(
@@ -527,7 +531,7 @@ impl Validate for Command {
                 }
                 Ok(())
             }
-            CommandBody::Recall { .. } => Ok(()),
+            CommandBody::Recall { .. } | CommandBody::RelocateCity { .. } => Ok(()),
         }
     }
 }
@@ -688,11 +692,9 @@ mod tests {
             Ping { nonce: 99 }.into(),
             Command {
                 body: CommandBody::SendMarch {
-                    from_city: 5,
                     troops: vec![(1, 100), (3, 7)],
-                    target_x: 600,
-                    target_y: 601,
-                    purpose: 1,
+                    target: 600,
+                    mission: 1,
                 },
             }
             .into(),
@@ -724,7 +726,10 @@ mod tests {
             .into(),
             Pong { nonce: 3 }.into(),
             CommandResult {
-                outcome: CommandOutcome::Accepted { march_id: 9 },
+                outcome: CommandOutcome::MarchSent {
+                    march_id: 9,
+                    arrival_tick: 1234,
+                },
             }
             .into(),
             CommandResult {
@@ -896,11 +901,9 @@ mod tests {
             (
                 Command {
                     body: CommandBody::SendMarch {
-                        from_city: 1,
                         troops: vec![(1, 5), (1, 6)],
-                        target_x: 0,
-                        target_y: 0,
-                        purpose: 0,
+                        target: 0,
+                        mission: 0,
                     },
                 }
                 .into(),
@@ -909,15 +912,13 @@ mod tests {
             (
                 Command {
                     body: CommandBody::SendMarch {
-                        from_city: 1,
                         troops: vec![],
-                        target_x: 0,
-                        target_y: 0,
-                        purpose: 0,
+                        target: 0,
+                        mission: 9,
                     },
                 }
                 .into(),
-                "troops is empty",
+                "mission = 9",
             ),
         ];
         for (m, want) in cases {
