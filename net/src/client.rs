@@ -6,7 +6,7 @@
 //! implements the same wire protocol ([`crate::proto`]).
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -357,9 +357,9 @@ impl Client {
     /// Follows a rotation [`MoveTo`] push: reconnects to its address (pinning its certificate
     /// if it names one) and resumes with its token.
     pub async fn follow_move(&mut self, to: &MoveTo) -> Result<LoginOk, ClientError> {
-        let addr = to
-            .address
-            .to_socket_addrs()
+        // Resolved on tokio's blocking pool: the address may be a host name.
+        let addr = tokio::net::lookup_host(to.address.as_str())
+            .await
             .map_err(|_| ClientError::BadAddress(to.address.clone()))?
             .next()
             .ok_or_else(|| ClientError::BadAddress(to.address.clone()))?;

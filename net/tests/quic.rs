@@ -799,6 +799,34 @@ async fn move_to_resumes_on_another_instance_without_login() {
 }
 
 #[tokio::test]
+async fn bad_move_to_is_an_error_not_a_panic() {
+    let h = start();
+    let (mut c, _p) = h.client().await;
+    c.login(login("mover")).await.unwrap();
+    let token = c.resume_token().unwrap();
+    let bad_addr = MoveTo {
+        address: "not an address".into(),
+        resume_token: token.clone(),
+        cert_sha256: vec![],
+    };
+    assert!(matches!(
+        c.follow_move(&bad_addr).await,
+        Err(ClientError::BadAddress(a)) if a == "not an address"
+    ));
+    let bad_cert = MoveTo {
+        address: h.addr().to_string(),
+        resume_token: token,
+        cert_sha256: vec![1, 2, 3],
+    };
+    assert!(matches!(
+        c.follow_move(&bad_cert).await,
+        Err(ClientError::Protocol(m)) if m.contains("32 bytes")
+    ));
+    // Neither attempt touched the live connection.
+    c.ping().await.unwrap();
+}
+
+#[tokio::test]
 async fn slow_consumer_is_disconnected_not_buffered() {
     let h = start_with(Arc::default(), |o| o.outbound_queue = 8);
     let mut opts = ClientOptions::new(h.fp());
