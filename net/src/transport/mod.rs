@@ -8,7 +8,15 @@
 //!   server can enforce (`max_concurrent_bidi_streams = 1`, client uni streams = 0). The cost is
 //!   head-of-line blocking between requests of one client, which is harmless: the world applies
 //!   a client's commands in order at tick boundaries anyway, and requests are small. The
-//!   integration test `request_rtt_one_stream_vs_stream_per_request` measures both on loopback.
+//!   integration test `request_rtt_one_stream_vs_stream_per_request` measures both on loopback
+//!   with a plain quinn echo: one stream p50 27 µs / p99 146 µs, a stream per request p50
+//!   32 µs / p99 171 µs (release, 2 cores, 500 sequential requests); the full stack (SDK →
+//!   session core → Pong) p50 32 µs / p99 206 µs. Per-request streams buy nothing here.
+//!
+//! ## Figures (loopback, 2 cores, release)
+//! One handshake 1–3 ms (first in a process up to ~11 ms); 200 concurrent handshakes + logins
+//! 0.3–0.5 s; 1,000 concurrent 0.94 s with 4 MiB UDP buffers against 30 s and 5 timeouts with
+//! 208 KiB (ignored test `handshake_storm`).
 //! - **Pushes (world deltas, kicks, MoveTo): one server-opened unidirectional stream**, not
 //!   datagrams. AOI deltas are incremental (enter / update / leave): a lost delta would corrupt
 //!   the client's view until a resync, so they need reliable, ordered delivery; datagrams are
