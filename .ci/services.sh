@@ -36,7 +36,7 @@ dominion_services_stop() {
     local pid
     for pid in ${DOMINION_SERVICES_PIDS:-}; do
         if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null
+            kill "$pid" 2>/dev/null || true
             # Give it a moment, then insist.
             for _ in $(seq 1 25); do
                 kill -0 "$pid" 2>/dev/null || break
@@ -68,7 +68,7 @@ _dominion_start_redis() {
     pid=$!
     DOMINION_SERVICES_PIDS="$DOMINION_SERVICES_PIDS $pid"
     for _ in $(seq 1 100); do
-        if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+        if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = "PONG" ]; then
             export DOMINION_TEST_REDIS_URL="redis://127.0.0.1:$port"
             _dominion_log "redis-server pid $pid on $DOMINION_TEST_REDIS_URL"
             return 0

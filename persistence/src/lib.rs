@@ -26,8 +26,8 @@
 //! // Save dirty records every second without blocking the tick.
 //! let queue = SaveQueue::spawn(store.clone(), kingdom, epoch, SaveQueueConfig::default());
 //! let mut batch = WriteBatch::new(kingdom);
-//! for p in &players {
-//!     batch.upsert(p);
+//! for p in players {
+//!     batch.upsert(p); // moved in; encoded later by the writer task
 //! }
 //! queue.submit(batch)?; // never waits; coalesces when the writer is behind
 //! let stats: Arc<SaveStats> = queue.stats(); // export these atomics as metrics

@@ -143,15 +143,23 @@ impl StoredDoc {
 
     /// Builds a stored document from a record at its current schema version.
     pub fn from_record<R: Record>(kingdom: KingdomId, record: &R) -> Self {
-        let mut fields = Document::new();
-        record.encode(&mut fields);
-        StoredDoc::new(
-            R::COLLECTION,
+        let key = record.key();
+        let id = doc_id(kingdom, &key);
+        let mut body = doc! {
+            "_id": id.clone(),
+            "kingdom": i64::from(kingdom.0),
+            "key": key,
+            "schema_version": R::SCHEMA_VERSION,
+        };
+        // Records never use the envelope's field names (see [`Record::encode`]).
+        record.encode(&mut body);
+        StoredDoc {
+            collection: R::COLLECTION,
+            id,
             kingdom,
-            &record.key(),
-            R::SCHEMA_VERSION,
-            fields,
-        )
+            schema_version: R::SCHEMA_VERSION,
+            body,
+        }
     }
 
     /// Reads the envelope of a document loaded from a backend; a missing or mistyped envelope
@@ -281,7 +289,8 @@ pub trait Record: Sized + Send + Sync + 'static {
     const SCHEMA_VERSION: i32;
     /// Its key, unique within the kingdom (becomes `_id` = `"{kingdom}:{key}"`).
     fn key(&self) -> String;
-    /// Writes its fields (not the envelope) into `doc`.
+    /// Appends its fields to `doc`, which already holds the envelope; never uses the envelope
+    /// names `_id`, `kingdom`, `key`, `schema_version`.
     fn encode(&self, doc: &mut Document);
     /// Reads its fields from a current-version document; the error names the bad field.
     fn decode(doc: &Document) -> Result<Self, String>;

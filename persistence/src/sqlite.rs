@@ -319,6 +319,7 @@ impl Store for SqliteStore {
                 Some(d) => Some((d.kingdom.0, d.schema_version, d.to_bson_bytes()?)),
                 None => None,
             };
+            // Encoding happens here, on the writer's task, not where the batch was built.
             rows.push((c, id.to_string(), body));
         }
         self.run(true, "apply write batch", move |c, url| {

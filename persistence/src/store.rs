@@ -5,7 +5,9 @@
 //! Not here: backend code ([`crate::sqlite`], [`crate::mongo`]), the migration registry
 //! ([`crate::migrate`]) and the background writer ([`crate::save_queue`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -18,14 +20,46 @@ use crate::records::{AccountRecord, Collection, KingdomId, Record, StoredDoc, do
 /// Largest stored chunk of a snapshot part (MongoDB documents are limited to 16 MiB).
 pub const SNAPSHOT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
+/// A record waiting in a batch; it is encoded to BSON only when the batch is written, so
+/// building a batch on the tick thread costs a move, not an encoding.
+trait PendingRecord: Send + Sync {
+    fn encode(&self, kingdom: KingdomId) -> StoredDoc;
+}
+
+impl<R: Record> PendingRecord for R {
+    fn encode(&self, kingdom: KingdomId) -> StoredDoc {
+        StoredDoc::from_record(kingdom, self)
+    }
+}
+
+/// One collection's share of a batch: `(collection, upserts, deleted ids)`.
+pub type CollectionOps<'a> = (Collection, Vec<Cow<'a, StoredDoc>>, Vec<&'a str>);
+
+#[derive(Clone)]
+enum Op {
+    Record(Arc<dyn PendingRecord>),
+    Doc(StoredDoc),
+    Delete,
+}
+
 /// A set of upserts and deletes for one kingdom, applied atomically, fenced by the writer's epoch.
 ///
 /// Holds at most one operation per document: a later upsert or delete of the same id replaces
-/// the earlier one.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// the earlier one. Records are kept as they are and encoded when the batch is written (by the
+/// save queue's writer, off the caller's thread). Cloning is cheap (records are shared).
+#[derive(Clone, Default)]
 pub struct WriteBatch {
     kingdom: KingdomId,
-    ops: BTreeMap<(Collection, String), Option<StoredDoc>>,
+    ops: BTreeMap<(Collection, String), Op>,
+}
+
+impl std::fmt::Debug for WriteBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBatch")
+            .field("kingdom", &self.kingdom)
+            .field("ops", &self.ops.len())
+            .finish()
+    }
 }
 
 impl WriteBatch {
@@ -42,10 +76,12 @@ impl WriteBatch {
         self.kingdom
     }
 
-    /// Adds (or replaces) the upsert of a record at its current schema version.
-    pub fn upsert<R: Record>(&mut self, record: &R) -> &mut Self {
-        let doc = StoredDoc::from_record(self.kingdom, record);
-        self.ops.insert((R::COLLECTION, doc.id.clone()), Some(doc));
+    /// Adds (or replaces) the upsert of a record, stored at its current schema version.
+    /// The record is encoded when the batch is written.
+    pub fn upsert<R: Record>(&mut self, record: R) -> &mut Self {
+        let id = doc_id(self.kingdom, &record.key());
+        self.ops
+            .insert((R::COLLECTION, id), Op::Record(Arc::new(record)));
         self
     }
 
@@ -58,7 +94,8 @@ impl WriteBatch {
                 doc.id, doc.kingdom, self.kingdom
             )));
         }
-        self.ops.insert((doc.collection, doc.id.clone()), Some(doc));
+        self.ops
+            .insert((doc.collection, doc.id.clone()), Op::Doc(doc));
         Ok(self)
     }
 
@@ -70,7 +107,7 @@ impl WriteBatch {
     /// Adds (or replaces) the delete of `key` in `collection`.
     pub fn delete_in(&mut self, collection: Collection, key: &str) -> &mut Self {
         self.ops
-            .insert((collection, doc_id(self.kingdom, key)), None);
+            .insert((collection, doc_id(self.kingdom, key)), Op::Delete);
         self
     }
 
@@ -84,19 +121,25 @@ impl WriteBatch {
         self.ops.is_empty()
     }
 
-    /// Operations in (collection, id) order: `Some(doc)` upserts, `None` deletes.
-    pub fn ops(&self) -> impl Iterator<Item = (Collection, &str, Option<&StoredDoc>)> {
-        self.ops
-            .iter()
-            .map(|((c, id), d)| (*c, id.as_str(), d.as_ref()))
+    /// Operations in (collection, id) order, encoding records on the way: `Some(doc)` upserts,
+    /// `None` deletes.
+    pub fn ops(&self) -> impl Iterator<Item = (Collection, &str, Option<Cow<'_, StoredDoc>>)> {
+        self.ops.iter().map(|((c, id), op)| {
+            let doc = match op {
+                Op::Record(r) => Some(Cow::Owned(r.encode(self.kingdom))),
+                Op::Doc(d) => Some(Cow::Borrowed(d)),
+                Op::Delete => None,
+            };
+            (*c, id.as_str(), doc)
+        })
     }
 
-    /// Operations grouped by collection: `(collection, upserts, deleted ids)`.
-    pub fn by_collection(&self) -> Vec<(Collection, Vec<&StoredDoc>, Vec<&str>)> {
-        let mut out: Vec<(Collection, Vec<&StoredDoc>, Vec<&str>)> = Vec::new();
-        for ((c, id), op) in &self.ops {
-            if out.last().map(|(last, _, _)| last != c).unwrap_or(true) {
-                out.push((*c, Vec::new(), Vec::new()));
+    /// Operations grouped by collection, records encoded: `(collection, upserts, deleted ids)`.
+    pub fn by_collection(&self) -> Vec<CollectionOps<'_>> {
+        let mut out: Vec<CollectionOps<'_>> = Vec::new();
+        for (c, id, op) in self.ops() {
+            if out.last().map(|(last, _, _)| *last != c).unwrap_or(true) {
+                out.push((c, Vec::new(), Vec::new()));
             }
             let Some(slot) = out.last_mut() else { continue };
             match op {

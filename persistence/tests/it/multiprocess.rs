@@ -18,7 +18,7 @@ const TEST_NAME: &str = "multiprocess::two_processes_share_one_sqlite_file_and_f
 async fn write_many(store: &dyn Store, k: KingdomId, epoch: u64, n: u64) {
     for i in 1..=n {
         let mut b = WriteBatch::new(k);
-        b.upsert(&player(i % 10, i));
+        b.upsert(player(i % 10, i));
         store.apply(epoch, &b).await.expect("concurrent write");
     }
 }
@@ -61,7 +61,7 @@ async fn two_processes_share_one_sqlite_file_and_fence_each_other() {
         loop {
             i += 1;
             let mut b = WriteBatch::new(k1);
-            b.upsert(&player(i % 10, i));
+            b.upsert(player(i % 10, i));
             match store.apply(e1, &b).await {
                 Ok(()) => {}
                 Err(StoreError::StaleEpoch { held, current, .. }) => {

@@ -29,7 +29,7 @@ fn submit_burst(q: &SaveQueue, k: KingdomId) -> Duration {
     let mut worst = Duration::ZERO;
     for i in 1..=600u64 {
         let mut b = WriteBatch::new(k);
-        b.upsert(&player(i % 30, i));
+        b.upsert(player(i % 30, i));
         let t = Instant::now();
         q.submit(b)
             .expect("submit never fails while the store is merely down");
@@ -105,7 +105,7 @@ async fn sqlite_locked_by_another_process_queue_coalesces_and_catches_up() {
 
     // Sends while failing still do not block.
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(0, 600));
+    b.upsert(player(0, 600));
     let t = Instant::now();
     q.submit(b).expect("submit while failing");
     assert!(t.elapsed() < Duration::from_millis(50));
@@ -171,12 +171,12 @@ async fn fenced_out_queue_stops_and_reports_stale_epoch() {
     let epoch = old.bump_epoch(k).await.expect("bump");
     let q = SaveQueue::spawn(old.clone(), k, epoch, config());
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(1, 1));
+    b.upsert(player(1, 1));
     q.submit(b).expect("submit");
     q.flush().await.expect("written while owner");
     assert_eq!(new.bump_epoch(k).await.expect("rotate"), epoch + 1);
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(1, 2));
+    b.upsert(player(1, 2));
     q.submit(b).expect("submit before the queue learns");
     match q.flush().await {
         Err(StoreError::StaleEpoch { held, current, .. }) => {

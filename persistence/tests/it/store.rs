@@ -93,16 +93,16 @@ async fn records_round_trip_upsert_and_delete(h: StoreHarness) {
     assert_eq!(epoch, 1);
     let mut b = WriteBatch::new(k);
     for i in 0..20 {
-        b.upsert(&player(i, i * 10));
-        b.upsert(&march(i));
-        b.upsert(&object(i));
+        b.upsert(player(i, i * 10));
+        b.upsert(march(i));
+        b.upsert(object(i));
     }
     let meta = WorldMetaRecord {
         tick: 123_456,
         seed: u64::MAX - 1,
         config_version: "cfg-abc".into(),
     };
-    b.upsert(&meta);
+    b.upsert(meta.clone());
     assert_eq!(b.len(), 61);
     s.apply(epoch, &b).await.expect("apply");
 
@@ -139,9 +139,9 @@ async fn records_round_trip_upsert_and_delete(h: StoreHarness) {
 
     // Overwrite some, delete others, in one batch; an upsert then delete of one id keeps the delete.
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(3, 999));
+    b.upsert(player(3, 999));
     b.delete::<MarchRecord>("4");
-    b.upsert(&march(5));
+    b.upsert(march(5));
     b.delete::<MarchRecord>("5");
     b.delete::<MapObjectRecord>("does-not-exist");
     s.apply(epoch, &b).await.expect("apply 2");
@@ -184,7 +184,7 @@ async fn loads_are_scoped_by_kingdom(h: StoreHarness) {
         let e = s.bump_epoch(KingdomId(k)).await.expect("bump");
         let mut b = WriteBatch::new(KingdomId(k));
         for i in 0..(k as u64 * 3) {
-            b.upsert(&object(i));
+            b.upsert(object(i));
         }
         s.apply(e, &b).await.expect("apply");
     }
@@ -221,7 +221,7 @@ async fn stale_epoch_writer_is_rejected(h: StoreHarness) {
 
     // Nobody owns the kingdom yet: even epoch 0 writes are refused.
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(1, 1));
+    b.upsert(player(1, 1));
     match old.apply(0, &b).await {
         Err(StoreError::StaleEpoch {
             held: 0,
@@ -241,8 +241,8 @@ async fn stale_epoch_writer_is_rejected(h: StoreHarness) {
     // The old instance's write, with upserts and deletes, is rejected whole.
     let mut stale = WriteBatch::new(k);
     stale
-        .upsert(&player(1, 666))
-        .upsert(&player(2, 666))
+        .upsert(player(1, 666))
+        .upsert(player(2, 666))
         .delete::<PlayerRecord>(&PlayerId::compose(1, 1).0.to_string());
     let err = old
         .apply(7, &stale)
@@ -311,7 +311,7 @@ async fn epoch_bump_races_with_writes_without_lost_fencing(h: StoreHarness) {
         let mut first_rejected = None;
         for i in 1..=400u64 {
             let mut b = WriteBatch::new(k);
-            b.upsert(&player(1, i));
+            b.upsert(player(1, i));
             match writer.apply(epoch, &b).await {
                 Ok(()) => {
                     assert!(
@@ -476,7 +476,7 @@ async fn dry_run_plans_without_writing(h: StoreHarness) {
     s.insert_if_absent(&broken).await.expect("insert broken");
     let e = s.bump_epoch(k).await.expect("bump");
     let mut b = WriteBatch::new(k);
-    b.upsert(&player(100, 1));
+    b.upsert(player(100, 1));
     s.apply(e, &b).await.expect("current doc");
 
     let plan = plan_migrations(s, &m, true).await.expect("dry run");
