@@ -1,0 +1,179 @@
+//! Property tests over random command streams: troops and resources are conserved (they change
+//! only by the rules, as the events account for them), every command is answered, queue limits
+//! hold, and nothing panics.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{Ledger, assets};
+use dominion_sim::Kingdom;
+use dominion_sim::city::Players;
+use dominion_sim::command::Command;
+use dominion_sim::events::WorldEvent;
+use dominion_sim::map::{GeneratedMap, MapObject, generate_map};
+use dominion_sim::march::Mission;
+use dominion_sim::march::path::octile;
+use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
+use proptest::prelude::*;
+
+const PLAYERS: u64 = 6;
+
+fn map() -> &'static GeneratedMap {
+    static MAP: OnceLock<GeneratedMap> = OnceLock::new();
+    MAP.get_or_init(|| generate_map(21, &assets(200)))
+}
+
+/// A command drawn by proptest; targets are picks into what exists when it is applied.
+#[derive(Clone, Debug)]
+enum Draw {
+    Send {
+        troops: Vec<u32>,
+        pick: usize,
+        mission: u8,
+    },
+    Recall {
+        pick: usize,
+    },
+    Relocate {
+        x: u16,
+        y: u16,
+    },
+    Ally {
+        alliance: Option<u64>,
+    },
+}
+
+fn draw() -> impl Strategy<Value = Draw> {
+    prop_oneof![
+        6 => (
+            prop::collection::vec(
+                prop_oneof![8 => 0u32..3000, 2 => Just(0u32), 1 => any::<u32>()],
+                0..5
+            ),
+            any::<usize>(),
+            prop_oneof![3 => Just(0u8), 3 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
+        )
+            .prop_map(|(troops, pick, mission)| {
+                // Scouts mostly go alone, as a client would send them.
+                let troops = if mission == 3 && pick % 4 != 0 { Vec::new() } else { troops };
+                Draw::Send { troops, pick, mission }
+            }),
+        2 => any::<usize>().prop_map(|pick| Draw::Recall { pick }),
+        1 => (0u16..210, 0u16..210).prop_map(|(x, y)| Draw::Relocate { x, y }),
+        1 => prop::option::of(0u64..2).prop_map(|alliance| Draw::Ally { alliance }),
+    ]
+}
+
+/// Targets a player might pick: the 24 objects nearest their city, every city, every march, and
+/// an id that never existed.
+fn candidates(k: &mut Kingdom, p: PlayerId) -> Vec<ObjectId> {
+    let Some((city, _)) = k.city(p) else {
+        return vec![ObjectId(u64::MAX)];
+    };
+    let home = common::pos_of(k, city).unwrap_or(TilePos::new(0, 0));
+    let mut near: Vec<(u64, ObjectId)> = k
+        .world
+        .query::<&MapObject>()
+        .iter(&k.world)
+        .map(|o| (octile(home, o.pos), o.id))
+        .collect();
+    near.sort_unstable();
+    let mut v: Vec<ObjectId> = near.into_iter().take(24).map(|(_, id)| id).collect();
+    v.extend((1..=PLAYERS).filter_map(|q| k.city(PlayerId(q)).map(|c| c.0)));
+    v.extend(k.marches().into_iter().map(|m| m.id));
+    v.push(ObjectId(u64::MAX));
+    v
+}
+
+fn run(stream: Vec<(u8, u8, Draw)>) {
+    let assets = assets(200);
+    let mut k = Kingdom::from_map(21, assets.clone(), map().clone());
+    for p in 1..=PLAYERS {
+        k.add_player(PlayerId(p)).unwrap();
+    }
+    k.drain_events();
+    let mut ledger = Ledger::start(&assets, PLAYERS);
+    let mut request = 0u32;
+    let mut pending = 0usize;
+    let mut answered = 0usize;
+    let mut stream = stream.into_iter().peekable();
+    for _ in 0..1500 {
+        // Between ticks, each draw queues a command (the first byte spaces them out in time).
+        while let Some((gap, who, d)) = stream.peek().cloned() {
+            if gap > 0 {
+                if let Some(s) = stream.peek_mut() {
+                    s.0 -= 1;
+                }
+                break;
+            }
+            stream.next();
+            let p = PlayerId(u64::from(who % PLAYERS as u8) + 1);
+            let c = match d {
+                Draw::Send {
+                    troops,
+                    pick,
+                    mission,
+                } => {
+                    let targets = candidates(&mut k, p);
+                    Command::SendMarch {
+                        troops: Troops(troops),
+                        target: targets[pick % targets.len()],
+                        mission: [
+                            Mission::Gather,
+                            Mission::Attack,
+                            Mission::Reinforce,
+                            Mission::Scout,
+                        ][usize::from(mission)],
+                    }
+                }
+                Draw::Recall { pick } => {
+                    let marches = k.marches();
+                    let march = if marches.is_empty() {
+                        ObjectId(pick as u64)
+                    } else {
+                        marches[pick % marches.len()].id
+                    };
+                    Command::Recall { march }
+                }
+                Draw::Relocate { x, y } => Command::RelocateCity {
+                    to: TilePos::new(x, y),
+                },
+                Draw::Ally { alliance } => {
+                    k.set_alliance(p, alliance);
+                    continue;
+                }
+            };
+            request += 1;
+            pending += 1;
+            k.submit(p, request, c);
+        }
+        k.tick();
+        let events = k.drain_events();
+        answered += events
+            .iter()
+            .filter(|e| matches!(e, WorldEvent::CommandResult { .. }))
+            .count();
+        ledger.book(&events);
+        ledger.check(&mut k);
+        let limit = assets.marches.march.queue_limit;
+        let marches = k.marches();
+        for (p, r) in &k.world.resource::<Players>().0 {
+            let out = marches.iter().filter(|m| m.owner == *p).count() as u32;
+            assert_eq!(r.marches, out, "march count of {p}");
+            assert!(out <= limit);
+        }
+    }
+    assert_eq!(answered, pending, "every command gets exactly one answer");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_command_streams_conserve_troops_and_resources(
+        stream in prop::collection::vec((0u8..25, any::<u8>(), draw()), 1..60)
+    ) {
+        run(stream);
+    }
+}
