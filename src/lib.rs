@@ -5,9 +5,13 @@
 //! formats (`dominion-persistence`).
 
 pub mod assets;
+pub mod commands;
 pub mod driver;
+pub mod gateway;
+pub mod login;
 pub mod metrics;
 pub mod preview;
 pub mod serve;
 pub mod tick_loop;
 pub mod watch;
+pub mod world_bridge;

@@ -20,6 +20,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up")]
 enum Command {
     /// Run a kingdom on the embedded defaults.
     Serve {
@@ -38,6 +39,27 @@ enum Command {
         /// Prometheus metrics address (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:9100")]
         metrics_addr: SocketAddr,
+        /// QUIC address clients connect to (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: SocketAddr,
+        /// TLS certificate chain (PEM); with --key. Default: a self-signed one under --data.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// TLS private key (PEM); with --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// Store URL: sqlite:///path/file.db or mongodb://host/db. Default: sqlite in --data.
+        #[arg(long)]
+        store: Option<String>,
+        /// Coordination URL: embedded:///dir or redis://host:port. Default: embedded in --data.
+        #[arg(long)]
+        coordination: Option<String>,
+        /// This kingdom's server id (the low 16 bits of player ids).
+        #[arg(long, default_value_t = 1)]
+        server_id: u16,
+        /// File holding the platform's HMAC secret; without it any login token is accepted (dev).
+        #[arg(long)]
+        auth_secret_file: Option<PathBuf>,
     },
     /// Render the map a seed and assets folder generate to a PNG (one pixel per tile).
     PreviewMap {
@@ -100,14 +122,34 @@ fn main() -> ExitCode {
             seed,
             ticks,
             metrics_addr,
+            listen,
+            cert,
+            key,
+            store,
+            coordination,
+            server_id,
+            auth_secret_file,
         } => {
             init_tracing();
+            let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
+                Ok(secret) => secret.map(|s| s.trim_ascii().to_vec()),
+                Err(e) => {
+                    eprintln!("dominion: reading --auth-secret-file: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             match serve(ServeOptions {
                 assets,
                 data,
                 seed,
                 ticks,
                 metrics_addr,
+                listen,
+                cert: cert.zip(key),
+                store_url: store,
+                coordination_url: coordination,
+                server_id,
+                auth_secret,
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -10,10 +10,16 @@ use std::time::Instant;
 use anyhow::Context;
 use dominion_sim::Kingdom;
 
+use dominion_net::transport::{Server, ServerOptions};
+use dominion_persistence::{CoordinationConfig, Migrations, StoreConfig};
+
 use crate::assets::load_dir;
+use crate::gateway::Gateway;
+use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
 use crate::metrics::{self, Metrics};
 use crate::tick_loop::{Stop, run_ticks};
 use crate::watch::watch_assets;
+use crate::world_bridge::WorldBridge;
 
 /// Options of `dominion serve`.
 #[derive(Clone, Debug)]
@@ -28,6 +34,18 @@ pub struct ServeOptions {
     pub ticks: Option<u64>,
     /// Prometheus endpoint address (port 0 picks a free one).
     pub metrics_addr: SocketAddr,
+    /// QUIC address clients connect to (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Certificate chain and key (PEM); `None` generates a self-signed one under `data`.
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// Store URL; `None` = `sqlite://<data>/dominion.db`.
+    pub store_url: Option<String>,
+    /// Coordination URL; `None` = `embedded://<data>`.
+    pub coordination_url: Option<String>,
+    /// This kingdom's server id (low 16 bits of player ids).
+    pub server_id: u16,
+    /// HMAC secret for platform tokens; `None` = development mode, any token accepted.
+    pub auth_secret: Option<Vec<u8>>,
 }
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
@@ -90,6 +108,62 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .config_version
         .set(i64::from(kingdom.config().version));
 
+    // Persistence: the account store and coordination (presence, login locks).
+    let store_url = opts
+        .store_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", opts.data.join("dominion.db").display()));
+    let coord_url = opts
+        .coordination_url
+        .clone()
+        .unwrap_or_else(|| format!("embedded://{}", opts.data.display()));
+    let store_cfg = StoreConfig::from_url(&store_url).context("--store")?;
+    let coord_cfg = CoordinationConfig::from_url(&coord_url).context("--coordination")?;
+    let store = runtime
+        .block_on(store_cfg.open())
+        .with_context(|| format!("opening the store {}", store_cfg.redacted()))?;
+    let coord = runtime
+        .block_on(coord_cfg.open())
+        .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
+    tracing::info!(store = %store_cfg.redacted(), coordination = %coord_cfg.redacted(), "persistence ready");
+
+    // Network: the QUIC server, the gateway task and the tick thread's bridge.
+    let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
+    net_opts.cert_files = opts.cert.clone();
+    let (server, net_events) = {
+        let _guard = runtime.enter();
+        Server::bind(net_opts).context("starting the QUIC server")?
+    };
+    let verifier: Arc<dyn TokenVerifier> = match &opts.auth_secret {
+        Some(secret) => Arc::new(HmacVerifier::new(secret)),
+        None => Arc::new(DevVerifier),
+    };
+    let instance_id = format!("{}-{}", hostname(), std::process::id());
+    let login = Arc::new(LoginService::new(
+        store.clone(),
+        coord.clone(),
+        Arc::new(Migrations::builtin()),
+        verifier,
+        LoginSettings::new(opts.server_id, instance_id),
+    ));
+    let tick = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone());
+    runtime.spawn(
+        Gateway {
+            net: server.handle(),
+            login: login.clone(),
+            world: world_tx,
+            tick,
+        }
+        .run(net_events),
+    );
+    println!(
+        "dominion: QUIC on {} (certificate sha256 {}), login verifier {}",
+        server.local_addr(),
+        server.fingerprint(),
+        login.verifier_name()
+    );
+
     let (reload_tx, reload_rx) = mpsc::channel();
     let _watcher = watch_assets(&opts.assets, reload_tx)
         .with_context(|| format!("watching {}", opts.assets.display()))?;
@@ -107,7 +181,14 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let tick_thread = std::thread::Builder::new()
         .name("tick".into())
         .spawn(move || {
-            let why = run_ticks(&mut kingdom, &tick_metrics, &reload_rx, &tick_stop, limit);
+            let why = run_ticks(
+                &mut kingdom,
+                &tick_metrics,
+                &reload_rx,
+                &tick_stop,
+                limit,
+                Some(&mut bridge),
+            );
             (why, kingdom.tick_count())
         })
         .context("starting the tick thread")?;
@@ -116,6 +197,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the tick thread panicked"))?;
 
     let _ = shutdown_tx.send(true);
+    runtime.block_on(server.shutdown("server shutting down", std::time::Duration::from_secs(2)));
     let _ = runtime.block_on(metrics_task);
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let reason = match why {
@@ -147,4 +229,12 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "dominion".to_owned())
 }

@@ -12,6 +12,7 @@ use dominion_sim::schedule::TickPhase;
 use crate::driver::{Pace, TickDriver};
 use crate::metrics::Metrics;
 use crate::watch::Reload;
+use crate::world_bridge::WorldBridge;
 
 /// Why the loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub fn run_ticks(
     reloads: &mpsc::Receiver<Reload>,
     stop: &Arc<AtomicBool>,
     limit: Option<u64>,
+    mut bridge: Option<&mut WorldBridge>,
 ) -> Stop {
     let world_cfg = kingdom.config().assets.world.clone();
     let mut driver = TickDriver::new(
@@ -58,6 +60,9 @@ pub fn run_ticks(
             stage_reload(kingdom, metrics, reload);
         }
         let started = Instant::now();
+        if let Some(b) = bridge.as_deref_mut() {
+            b.before_tick(kingdom);
+        }
         for phase in TickPhase::ALL {
             let t = Instant::now();
             kingdom.run_phase(phase);
@@ -79,7 +84,11 @@ pub fn run_ticks(
         }
         sync_counter(&metrics.ticks_late, driver.late_ticks);
         sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
-        for event in kingdom.drain_events() {
+        let events = kingdom.drain_events();
+        if let Some(b) = bridge.as_deref_mut() {
+            b.after_tick(kingdom, &events);
+        }
+        for event in events {
             if let WorldEvent::ConfigApplied { version, tick } = event {
                 let cfg = &kingdom.config().assets;
                 driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
@@ -93,7 +102,7 @@ pub fn run_ticks(
             }
         }
         ran += 1;
-        if kingdom.tick_count() % 50 == 0 {
+        if kingdom.tick_count().is_multiple_of(50) {
             update_entity_gauges(kingdom, metrics);
         }
     }

@@ -44,6 +44,6 @@ pub fn watch_assets(dir: &Path, out: mpsc::Sender<Reload>) -> notify::Result<Ass
                 }
             }
         })
-        .map_err(|e| notify::Error::io(e))?;
+        .map_err(notify::Error::io)?;
     Ok(AssetWatcher { _watcher: watcher })
 }

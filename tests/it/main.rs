@@ -2,6 +2,7 @@
 
 mod assets_golden;
 mod hot_reload;
+mod login;
 mod map_determinism;
 mod serve_smoke;
 mod support;

@@ -53,14 +53,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `dominion serve` with `args` (plus a free metrics port).
+    /// Starts `dominion serve` with `args` (plus free metrics and QUIC ports).
     pub fn start(args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         let mut child = Command::new(dominion_bin())
             .arg("serve")
             .args(args)
-            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args(["--metrics-addr", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -176,4 +176,52 @@ pub fn metric_value(body: &str, name: &str) -> Option<f64> {
         .find(|l| l.split_whitespace().next() == Some(name))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+impl ServerProcess {
+    /// The QUIC address and certificate fingerprint printed at start-up.
+    pub fn quic_endpoint(
+        &mut self,
+    ) -> (
+        std::net::SocketAddr,
+        dominion_net::transport::tls::Fingerprint,
+    ) {
+        let line = self.wait_for("QUIC on ", std::time::Duration::from_secs(60));
+        let rest = &line[line.find("QUIC on ").unwrap() + "QUIC on ".len()..];
+        let addr = rest[..rest.find(' ').unwrap()]
+            .parse()
+            .expect("QUIC address");
+        let hex_start = rest.find("sha256 ").unwrap() + "sha256 ".len();
+        let hex = &rest[hex_start..hex_start + 64];
+        let fp = dominion_net::transport::tls::Fingerprint::from_hex(hex).expect("fingerprint");
+        (addr, fp)
+    }
+}
+
+/// Starts a server on a small map with free ports and its own data folder; returns it with the
+/// QUIC endpoint. `extra` adds options (e.g. `--auth-secret-file`).
+pub fn start_game_server(
+    dir: &Path,
+    extra: &[&str],
+) -> (
+    ServerProcess,
+    std::net::SocketAddr,
+    dominion_net::transport::tls::Fingerprint,
+) {
+    let assets = dir.join("assets");
+    if !assets.exists() {
+        write_assets(&assets, &small_asset_files(200));
+    }
+    let data = dir.join("data");
+    let mut args = vec![
+        "--assets",
+        assets.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut server = ServerProcess::start(&args);
+    let (addr, fp) = server.quic_endpoint();
+    server.wait_for("kingdom running", std::time::Duration::from_secs(60));
+    (server, addr, fp)
 }

@@ -1,0 +1,143 @@
+//! The gateway task: turns session events from the QUIC server into logins, world inputs and
+//! replies. One task reads events in order; logins run as their own tasks (they wait on the
+//! store) so one slow login never holds up another session's commands.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dominion_net::proto::{ClientMessage, LoginOk, ServerMessage, ViewportSet};
+use dominion_net::transport::{ServerEvent, ServerHandle, SessionId};
+use tokio::sync::mpsc;
+
+use crate::login::{LoggedIn, LoginError, LoginService};
+use crate::world_bridge::{WorldInput, WorldSender};
+
+/// Everything the gateway needs.
+pub struct Gateway {
+    /// The QUIC server.
+    pub net: ServerHandle,
+    /// Logins.
+    pub login: Arc<LoginService>,
+    /// To the tick thread.
+    pub world: WorldSender,
+    /// Last tick run.
+    pub tick: Arc<AtomicU64>,
+}
+
+impl Gateway {
+    /// Handles events until the server's event channel closes.
+    pub async fn run(self, mut events: mpsc::Receiver<ServerEvent>) {
+        let this = Arc::new(self);
+        while let Some(event) = events.recv().await {
+            this.handle(event);
+        }
+    }
+
+    fn handle(self: &Arc<Self>, event: ServerEvent) {
+        match event {
+            ServerEvent::Connected { session, remote } => {
+                tracing::debug!(?session, %remote, "connected");
+            }
+            ServerEvent::Disconnected {
+                session,
+                player,
+                reason,
+            } => {
+                tracing::debug!(?session, ?player, reason, "disconnected");
+                if let Some(player) = player {
+                    let login = self.login.clone();
+                    tokio::spawn(async move { login.logout(player).await });
+                }
+            }
+            ServerEvent::Message {
+                session,
+                request_id,
+                message,
+            } => self.handle_message(session, request_id, message),
+        }
+    }
+
+    fn handle_message(
+        self: &Arc<Self>,
+        session: SessionId,
+        request_id: u32,
+        message: ClientMessage,
+    ) {
+        match message {
+            ClientMessage::Login(login) => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this
+                        .login
+                        .login(&this.net, session, &login.openid, &login.platform_token)
+                        .await;
+                    this.finish_login(session, request_id, result);
+                });
+            }
+            ClientMessage::Resume(resume) => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this
+                        .login
+                        .resume(&this.net, session, &resume.resume_token)
+                        .await;
+                    this.finish_login(session, request_id, result);
+                });
+            }
+            ClientMessage::Command(command) => {
+                // The protocol core only lets authenticated sessions send commands.
+                let Some(player) = self.net.session_player(session) else {
+                    return;
+                };
+                let _ = self.world.send(WorldInput::Command {
+                    player,
+                    session,
+                    request_id,
+                    body: command.body,
+                });
+            }
+            ClientMessage::SetViewport(viewport) => {
+                let _ = self.net.reply(
+                    session,
+                    request_id,
+                    &ServerMessage::from(ViewportSet { viewport }),
+                );
+            }
+            other => {
+                tracing::debug!(?session, "message not handled by the gateway: {other:?}");
+            }
+        }
+    }
+
+    fn finish_login(
+        &self,
+        session: SessionId,
+        request_id: u32,
+        result: Result<LoggedIn, LoginError>,
+    ) {
+        match result {
+            Ok(done) => {
+                let _ = self.world.send(WorldInput::PlayerOnline {
+                    player: done.player,
+                    session,
+                });
+                let ok = LoginOk {
+                    player_id: done.player.0,
+                    resume_token: done.resume_token,
+                    server_time_tick: self.tick.load(Ordering::Relaxed),
+                };
+                let _ = self
+                    .net
+                    .reply(session, request_id, &ServerMessage::from(ok));
+            }
+            Err(e) => {
+                tracing::info!(?session, "login failed: {e}");
+                let _ = self.net.reply(
+                    session,
+                    request_id,
+                    &ServerMessage::error(e.code(), e.to_string()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The login service (seed 002): platform token → account (created on first login) → one live
+//! session per player, with resume tokens for reconnects.
+//!
+//! Flow: verify the platform token; take the account's login lock (a second concurrent login of
+//! the same account is refused, not raced); load or create the account (user id = sequence << 16
+//! | server id, sequence persisted in the store); bind the session to the player and kick any
+//! older session with a reason push; record presence; issue a resume token.
+
+mod resume;
+mod verifier;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dominion_net::proto::ErrorCode;
+use dominion_net::transport::{ServerHandle, SessionId};
+use dominion_persistence::{
+    CoordError, Coordination, Migrations, Store, StoreError, get_or_create_account,
+};
+use dominion_sim::types::PlayerId;
+
+pub use resume::ResumeTokens;
+pub use verifier::{DevVerifier, HmacVerifier, TokenError, TokenVerifier, sign_token};
+
+/// Application error codes of the login service (above [`ErrorCode::APPLICATION_BASE`]).
+pub mod codes {
+    use dominion_net::proto::ErrorCode;
+    /// Another login of the same account is in progress.
+    pub const LOGIN_IN_PROGRESS: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 1);
+    /// The resume token is unknown, used, or expired: log in again.
+    pub const RESUME_REFUSED: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 2);
+    /// The account store or coordination service is unavailable: try again later.
+    pub const UNAVAILABLE: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 3);
+    /// Kick reason: the account logged in on another session.
+    pub const KICK_DUPLICATE_LOGIN: u16 = ErrorCode::APPLICATION_BASE + 10;
+}
+
+/// Why a login or resume failed; each maps to a specific error code for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The platform token was refused.
+    #[error("login refused: {0}")]
+    Token(#[from] TokenError),
+    /// The openid is empty or too long.
+    #[error("login refused: openid must be 1..=128 bytes")]
+    BadOpenid,
+    /// Another login of this account holds the lock.
+    #[error("another login of this account is in progress; retry in a moment")]
+    InProgress,
+    /// The resume token is unknown, used or expired.
+    #[error("resume refused: token unknown or expired; log in again")]
+    ResumeRefused,
+    /// The store failed.
+    #[error("account store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// Coordination failed.
+    #[error("coordination service unavailable: {0}")]
+    Coordination(#[from] CoordError),
+    /// The session vanished mid-login.
+    #[error("session closed during login")]
+    SessionGone,
+}
+
+impl LoginError {
+    /// The wire error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            LoginError::Token(_) | LoginError::BadOpenid => ErrorCode::AUTH_FAILED,
+            LoginError::InProgress => codes::LOGIN_IN_PROGRESS,
+            LoginError::ResumeRefused => codes::RESUME_REFUSED,
+            LoginError::Store(_) | LoginError::Coordination(_) | LoginError::SessionGone => {
+                codes::UNAVAILABLE
+            }
+        }
+    }
+}
+
+/// A successful login or resume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The player.
+    pub player: PlayerId,
+    /// Token for the next resume.
+    pub resume_token: String,
+    /// True on the account's first login.
+    pub created: bool,
+    /// The session that was kicked for this login, if any.
+    pub kicked: Option<SessionId>,
+}
+
+/// Settings of the login service.
+#[derive(Clone, Debug)]
+pub struct LoginSettings {
+    /// This kingdom's server id (low 16 bits of player ids).
+    pub server_id: u16,
+    /// This instance's id in presence records.
+    pub instance_id: String,
+    /// How long a login may hold the account lock.
+    pub lock_ttl: Duration,
+    /// How long presence lasts without refresh.
+    pub presence_ttl: Duration,
+    /// How long a resume token stays valid.
+    pub resume_ttl: Duration,
+}
+
+impl LoginSettings {
+    /// Defaults for `server_id` / `instance_id`.
+    pub fn new(server_id: u16, instance_id: impl Into<String>) -> Self {
+        LoginSettings {
+            server_id,
+            instance_id: instance_id.into(),
+            lock_ttl: Duration::from_secs(10),
+            presence_ttl: Duration::from_secs(300),
+            resume_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Logs players in; shared by every connection task.
+pub struct LoginService {
+    store: Arc<dyn Store>,
+    coord: Arc<dyn Coordination>,
+    migrations: Arc<Migrations>,
+    verifier: Arc<dyn TokenVerifier>,
+    settings: LoginSettings,
+    resume: ResumeTokens,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl LoginService {
+    /// A login service over `store` and `coord`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        coord: Arc<dyn Coordination>,
+        migrations: Arc<Migrations>,
+        verifier: Arc<dyn TokenVerifier>,
+        settings: LoginSettings,
+    ) -> Self {
+        let resume = ResumeTokens::new(settings.resume_ttl);
+        LoginService {
+            store,
+            coord,
+            migrations,
+            verifier,
+            settings,
+            resume,
+        }
+    }
+
+    /// The verifier's name, for the start-up log.
+    pub fn verifier_name(&self) -> &'static str {
+        self.verifier.name()
+    }
+
+    /// Logs `session` in as the account behind `openid`.
+    pub async fn login(
+        &self,
+        net: &ServerHandle,
+        session: SessionId,
+        openid: &str,
+        platform_token: &str,
+    ) -> Result<LoggedIn, LoginError> {
+        if openid.is_empty() || openid.len() > 128 {
+            return Err(LoginError::BadOpenid);
+        }
+        self.verifier.verify(openid, platform_token, now_unix())?;
+        let lock = format!("login:{}:{openid}", self.settings.server_id);
+        let token = self
+            .coord
+            .try_lock(&lock, self.settings.lock_ttl)
+            .await?
+            .ok_or(LoginError::InProgress)?;
+        let result = self.login_locked(net, session, openid).await;
+        if let Err(e) = self.coord.unlock(&lock, &token).await {
+            // The lock expires by itself; a failed unlock only delays the next login briefly.
+            tracing::warn!(openid, "releasing the login lock failed: {e}");
+        }
+        result
+    }
+
+    async fn login_locked(
+        &self,
+        net: &ServerHandle,
+        session: SessionId,
+        openid: &str,
+    ) -> Result<LoggedIn, LoginError> {
+        let (player, created) = get_or_create_account(
+            self.store.as_ref(),
+            &self.migrations,
+            self.settings.server_id,
+            openid,
+        )
+        .await?;
+        let kicked = self.bind(net, session, player).await?;
+        let resume_token = self.resume.issue(player, Instant::now());
+        tracing::info!(%player, openid, created, ?kicked, "login");
+        Ok(LoggedIn {
+            player,
+            resume_token,
+            created,
+            kicked,
+        })
+    }
+
+    /// Resumes `session` as the player a resume token was issued to.
+    pub async fn resume(
+        &self,
+        net: &ServerHandle,
+        session: SessionId,
+        token: &str,
+    ) -> Result<LoggedIn, LoginError> {
+        let player = self
+            .resume
+            .redeem(token, Instant::now())
+            .ok_or(LoginError::ResumeRefused)?;
+        let kicked = self.bind(net, session, player).await?;
+        let resume_token = self.resume.issue(player, Instant::now());
+        tracing::info!(%player, ?kicked, "session resumed");
+        Ok(LoggedIn {
+            player,
+            resume_token,
+            created: false,
+            kicked,
+        })
+    }
+
+    /// Binds the session, kicks an older one, records presence.
+    async fn bind(
+        &self,
+        net: &ServerHandle,
+        session: SessionId,
+        player: PlayerId,
+    ) -> Result<Option<SessionId>, LoginError> {
+        let old = net
+            .bind_player(session, player)
+            .map_err(|_| LoginError::SessionGone)?;
+        if let Some(old) = old {
+            // The old session may have gone on its own meanwhile; that is fine.
+            let _ = net.kick(
+                old,
+                codes::KICK_DUPLICATE_LOGIN,
+                "logged in from another session",
+            );
+        }
+        self.coord
+            .set_presence(
+                player,
+                &self.settings.instance_id,
+                self.settings.presence_ttl,
+            )
+            .await?;
+        Ok(old)
+    }
+
+    /// Clears presence when a player's session ends (if this instance still holds it).
+    pub async fn logout(&self, player: PlayerId) {
+        if let Err(e) = self
+            .coord
+            .clear_presence(player, &self.settings.instance_id)
+            .await
+        {
+            tracing::warn!(%player, "clearing presence failed: {e}");
+        }
+    }
+}
