@@ -25,6 +25,7 @@ pub mod march;
 pub mod monster;
 pub mod rng;
 pub mod schedule;
+pub mod snapshot;
 pub mod state_hash;
 pub mod types;
 
