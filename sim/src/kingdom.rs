@@ -150,6 +150,7 @@ impl Kingdom {
         );
         crate::command::add_to(&mut kingdom);
         crate::march::add_to(&mut kingdom);
+        crate::aoi::add_to(&mut kingdom);
         kingdom.add_systems(
             TickPhase::Simulate,
             respawn_objects.after(crate::march::process_due_marches),

@@ -12,6 +12,7 @@
 //! bans wall-clock and unseeded-random calls here.
 
 pub mod active_config;
+pub mod aoi;
 pub mod battle;
 pub mod city;
 pub mod clock;

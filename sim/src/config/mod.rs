@@ -7,6 +7,7 @@
 //! Format: TOML, read through `toml_edit` so every value keeps its source span (see
 //! ARCHITECTURE.md for why TOML over RON).
 
+mod aoi;
 mod cities;
 mod error;
 mod map;
@@ -19,6 +20,7 @@ mod world;
 
 use std::collections::BTreeMap;
 
+pub use aoi::{AoiConfig, ZoomLevel};
 pub use cities::{CitiesConfig, CityConfig};
 pub use error::{AssetError, AssetErrors};
 pub use map::{Density, MapConfig, Obstacles, Walls, Zone};
@@ -30,8 +32,8 @@ pub use world::WorldConfig;
 
 use reader::FileReader;
 
-/// The files an assets folder must hold, in load order.
-pub const ASSET_FILES: [&str; 7] = [
+/// The files an assets folder holds, in load order ([`OPTIONAL_ASSET_FILE`] may be absent).
+pub const ASSET_FILES: [&str; 8] = [
     "world.toml",
     "map.toml",
     "units.toml",
@@ -39,7 +41,11 @@ pub const ASSET_FILES: [&str; 7] = [
     "monsters.toml",
     "marches.toml",
     "cities.toml",
+    "aoi.toml",
 ];
+
+/// The asset file that may be absent; its defaults then apply ([`AoiConfig::default`]).
+pub const OPTIONAL_ASSET_FILE: &str = "aoi.toml";
 
 /// Contents of an assets folder: file name → text. Files not in [`ASSET_FILES`] are ignored.
 pub type AssetFiles = BTreeMap<String, String>;
@@ -61,6 +67,8 @@ pub struct Assets {
     pub marches: MarchesConfig,
     /// `cities.toml`.
     pub cities: CitiesConfig,
+    /// `aoi.toml` (defaults when the file is absent).
+    pub aoi: AoiConfig,
     /// BLAKE3 of the source texts; equal digests mean identical configs.
     pub digest: [u8; 32],
 }
@@ -78,6 +86,7 @@ impl Assets {
                     hasher.update(t.as_bytes());
                     Some(t.clone())
                 }
+                None if name == OPTIONAL_ASSET_FILE => None,
                 None => {
                     errors.push(AssetError {
                         file: name.to_owned(),
@@ -107,7 +116,7 @@ impl Assets {
         };
         let (mut world, mut map, mut units, mut res, mut mons, mut marches) =
             (None, None, None, None, None, None);
-        let mut cities = None;
+        let (mut cities, mut aoi) = (None, None);
         run(0, &mut errors, &mut |r| {
             world = world::parse(r);
             Some(())
@@ -137,6 +146,10 @@ impl Assets {
             cities = cities::parse(r, units.as_ref());
             Some(())
         });
+        run(7, &mut errors, &mut |r| {
+            aoi = aoi::parse(r);
+            Some(())
+        });
         match (world, map, units, res, mons, marches, cities) {
             (
                 Some(world),
@@ -154,6 +167,7 @@ impl Assets {
                 monsters,
                 marches,
                 cities,
+                aoi: aoi.unwrap_or_default(),
                 digest,
             }),
             _ => {

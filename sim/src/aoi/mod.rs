@@ -1,0 +1,245 @@
+//! Area of interest: who sees what, and the per-tick enter / update / leave deltas per observer.
+//!
+//! An observer (a client session) watches a [`Viewport`]: a rectangle of tiles and a zoom level.
+//! Its interest is every object whose kind its zoom shows (`aoi.toml`) and whose footprint
+//! touches the rectangle: a standing object's tile, a travelling march's whole route (so a march
+//! is seen where its path crosses the viewport, wherever it is now), a gathering or stationed
+//! march's tile ([`geom::visible`] is the rule, [`reference_interest`] applies it by brute force).
+//!
+//! Each tick the Interest phase ([`update_interest`]) finds the objects whose replicated fields
+//! may have changed (bevy change detection on the components, removal observers for despawns),
+//! turns them into plain [`ObjectView`]s and hands them to the [`Observers`] resource, which
+//! queues an [`ObserverDelta`] per observer that has something to hear. A march is replicated as
+//! route + departure tick + speed, so it changes only when its phase, route or troops change,
+//! never because it moved along its route.
+//!
+//! # Host API
+//!
+//! ```
+//! use dominion_sim::Kingdom;
+//! use dominion_sim::aoi::{Observers, Viewport};
+//!
+//! fn serve_one_tick(kingdom: &mut Kingdom, session: u64) {
+//!     // Register or move: the applied (clamped) viewport is what to echo to the client.
+//!     let applied = kingdom
+//!         .world
+//!         .resource_mut::<Observers>()
+//!         .set_viewport(session, Viewport::new(10, 10, 40, 30, 0));
+//!     kingdom.tick();
+//!     for (observer, delta) in kingdom.world.resource_mut::<Observers>().drain_deltas() {
+//!         // encode with dominion_net::proto::delta::encode(&delta) and push to `observer`
+//!         let _ = (observer, delta, applied);
+//!     }
+//!     // When the session ends:
+//!     kingdom.world.resource_mut::<Observers>().remove_observer(session);
+//! }
+//! ```
+//!
+//! Replicated fields: a field's resource, level and `remaining` rounded up to
+//! `field_remaining_step` (the sim settles gathering lazily, and the step keeps small settlements
+//! off the wire); a monster's kind and level; a city's owner (cities have no level in the sim);
+//! a city slot, nothing; a march's owner, mission, phase, route, departure tick, speed and troop
+//! total.
+//!
+//! Not responsible for: the wire format (`dominion-net` encodes [`ObserverDelta`]s), sessions, or
+//! deciding who may watch what beyond the viewport and zoom.
+
+pub mod geom;
+mod observers;
+pub mod view;
+
+use bevy_ecs::prelude::*;
+
+pub use geom::{CELL, Grid, Rect, Viewport, footprint, visible};
+pub use observers::Observers;
+pub use view::{
+    Body, BodyUpdate, FieldUpdate, KindSet, MarchPhase, MarchView, ObjectKind, ObjectView,
+    ObserverDelta,
+};
+
+use crate::active_config::ActiveConfig;
+use crate::city::City;
+use crate::clock::Tick;
+use crate::config::AoiConfig;
+use crate::kingdom::Kingdom;
+use crate::map::{CitySlot, MapObject, Monster, ResourceField, Terrain};
+use crate::march::March;
+use crate::schedule::TickPhase;
+use crate::types::ObjectId;
+
+/// Ids of replicated objects despawned since the last Interest phase (filled by observers on
+/// `Remove<MapObject>` and `Remove<March>`).
+#[derive(Resource, Debug, Default)]
+pub struct RemovedObjects(pub Vec<ObjectId>);
+
+/// Registers the AOI: the [`Observers`] resource sized to the map, the removal observers, and
+/// [`update_interest`] in [`TickPhase::Interest`].
+pub fn add_to(kingdom: &mut Kingdom) {
+    let world = &mut kingdom.world;
+    let (width, height) = {
+        let t = world.resource::<Terrain>();
+        (t.width(), t.height())
+    };
+    let config = world.resource::<ActiveConfig>().assets.aoi.clone();
+    world.insert_resource(Observers::new(width, height, config));
+    world.init_resource::<RemovedObjects>();
+    world.add_observer(
+        |ev: On<Remove<MapObject>>,
+         objects: Query<&MapObject>,
+         mut removed: ResMut<RemovedObjects>| {
+            if let Ok(o) = objects.get(ev.event().entity) {
+                removed.0.push(o.id);
+            }
+        },
+    );
+    world.add_observer(
+        |ev: On<Remove<March>>, marches: Query<&March>, mut removed: ResMut<RemovedObjects>| {
+            if let Ok(m) = marches.get(ev.event().entity) {
+                removed.0.push(m.id);
+            }
+        },
+    );
+    kingdom.add_systems(TickPhase::Interest, update_interest);
+}
+
+/// The view of a standing object from its components (`None` for a bare [`MapObject`]).
+pub fn standing_view(
+    obj: &MapObject,
+    field: Option<&ResourceField>,
+    monster: Option<&Monster>,
+    city: Option<&City>,
+    slot: bool,
+    config: &AoiConfig,
+) -> Option<ObjectView> {
+    let body = if let Some(c) = city {
+        Body::City { owner: c.owner }
+    } else if let Some(f) = field {
+        let step = config.field_remaining_step.max(1);
+        Body::Field {
+            kind: f.kind,
+            level: f.level,
+            remaining: f.remaining.div_ceil(step).saturating_mul(step),
+        }
+    } else if let Some(m) = monster {
+        Body::Monster {
+            kind: m.kind,
+            level: m.level,
+        }
+    } else if slot {
+        Body::CitySlot
+    } else {
+        return None;
+    };
+    Some(ObjectView {
+        id: obj.id,
+        pos: obj.pos,
+        body,
+    })
+}
+
+/// The view of a march.
+pub fn march_view(m: &March) -> ObjectView {
+    ObjectView {
+        id: m.id,
+        pos: m.route.destination(),
+        body: Body::March(MarchView {
+            owner: m.owner,
+            mission: m.mission,
+            phase: MarchPhase::of(&m.state),
+            route: m.route.clone(),
+            troops: m.troops.total(),
+        }),
+    }
+}
+
+/// Components of a standing object, as the AOI reads them.
+type StandingQuery = (
+    &'static MapObject,
+    Option<&'static ResourceField>,
+    Option<&'static Monster>,
+    Option<&'static City>,
+    Has<CitySlot>,
+);
+
+/// Entities whose replicated components changed since the last run.
+type ChangedStanding<'w, 's> = (
+    Query<'w, 's, Entity, Changed<MapObject>>,
+    Query<'w, 's, Entity, Changed<ResourceField>>,
+    Query<'w, 's, Entity, Changed<City>>,
+    Query<'w, 's, Entity, Added<CitySlot>>,
+    Query<'w, 's, Entity, Changed<Monster>>,
+);
+
+/// The Interest phase: collects the objects that changed since the last tick (all of them on the
+/// first run or after an `aoi.toml` change), converts them to views and steps [`Observers`].
+/// Reads [`Tick`], [`ActiveConfig`], map objects, cities and marches; writes [`Observers`],
+/// [`RemovedObjects`].
+pub fn update_interest(
+    tick: Res<Tick>,
+    active: Res<ActiveConfig>,
+    mut observers: ResMut<Observers>,
+    mut removed: ResMut<RemovedObjects>,
+    changed: ChangedStanding,
+    standing: Query<StandingQuery>,
+    (changed_marches, marches): (Query<&March, Changed<March>>, Query<&March>),
+) {
+    let everything = observers.config_version != Some(active.version)
+        && (observers.config_version.is_none() || *observers.config() != active.assets.aoi);
+    observers.config_version = Some(active.version);
+    observers.set_config(active.assets.aoi.clone());
+    let config = observers.config().clone();
+
+    let mut changes: Vec<(ObjectId, Option<ObjectView>)> =
+        removed.0.drain(..).map(|id| (id, None)).collect();
+    let view_of = |(o, f, m, c, s): (&MapObject, _, _, _, bool)| {
+        standing_view(o, f, m, c, s, &config).map(|v| (o.id, Some(v)))
+    };
+    if everything {
+        changes.extend(standing.iter().filter_map(view_of));
+        changes.extend(marches.iter().map(|m| (m.id, Some(march_view(m)))));
+    } else {
+        let (placed, fields, cities, slots, monsters) = &changed;
+        let mut entities: Vec<Entity> = placed.iter().collect();
+        entities.extend(fields.iter());
+        entities.extend(cities.iter());
+        entities.extend(slots.iter());
+        entities.extend(monsters.iter());
+        entities.sort_unstable();
+        entities.dedup();
+        changes.extend(
+            entities
+                .into_iter()
+                .filter_map(|e| standing.get(e).ok())
+                .filter_map(view_of),
+        );
+        changes.extend(changed_marches.iter().map(|m| (m.id, Some(march_view(m)))));
+    }
+    observers.step(tick.0, changes);
+}
+
+/// The interest rule applied by brute force: scans every object of the world and keeps those
+/// [`visible`] in `viewport` (clamped as [`Observers::set_viewport`] does), in id order. Tests
+/// compare [`Observers::view_of`] against this after each tick.
+pub fn reference_interest(world: &mut World, viewport: Viewport) -> Vec<ObjectView> {
+    let config = world.resource::<ActiveConfig>().assets.aoi.clone();
+    let (width, height) = {
+        let t = world.resource::<Terrain>();
+        (t.width(), t.height())
+    };
+    let vp = viewport.clamped(&config, width, height);
+    let mut out: Vec<ObjectView> = world
+        .query::<StandingQuery>()
+        .iter(world)
+        .filter_map(|(o, f, m, c, s)| standing_view(o, f, m, c, s, &config))
+        .filter(|v| visible(v, &vp, &config))
+        .collect();
+    out.extend(
+        world
+            .query::<&March>()
+            .iter(world)
+            .map(march_view)
+            .filter(|v| visible(v, &vp, &config)),
+    );
+    out.sort_by_key(|v| v.id);
+    out
+}

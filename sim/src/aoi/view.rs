@@ -1,0 +1,335 @@
+//! What an observer is told about an object: plain data, no ECS and no wire format (`net`
+//! encodes these).
+
+use std::collections::BTreeMap;
+
+use crate::march::{MarchState, Mission, Route};
+use crate::types::{ObjectId, PlayerId, ResourceKind, TilePos};
+
+/// The kinds of replicated objects; zoom levels filter by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ObjectKind {
+    /// A player's city.
+    City = 0,
+    /// A free tile reserved for a city.
+    CitySlot = 1,
+    /// A resource field.
+    Field = 2,
+    /// A monster.
+    Monster = 3,
+    /// A march.
+    March = 4,
+}
+
+impl ObjectKind {
+    /// Every kind, in discriminant order.
+    pub const ALL: [ObjectKind; 5] = [
+        ObjectKind::City,
+        ObjectKind::CitySlot,
+        ObjectKind::Field,
+        ObjectKind::Monster,
+        ObjectKind::March,
+    ];
+
+    /// The name used in `aoi.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::City => "city",
+            ObjectKind::CitySlot => "city_slot",
+            ObjectKind::Field => "field",
+            ObjectKind::Monster => "monster",
+            ObjectKind::March => "march",
+        }
+    }
+
+    /// Parses an `aoi.toml` kind name.
+    pub fn from_name(name: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A set of [`ObjectKind`]s (one bit per kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct KindSet(pub u8);
+
+impl KindSet {
+    /// No kind.
+    pub const EMPTY: KindSet = KindSet(0);
+    /// Every kind.
+    pub const ALL: KindSet = KindSet(0b1_1111);
+
+    /// The set of `kinds`.
+    pub fn of(kinds: &[ObjectKind]) -> KindSet {
+        let mut s = KindSet::EMPTY;
+        for &k in kinds {
+            s.insert(k);
+        }
+        s
+    }
+    /// Adds a kind.
+    pub fn insert(&mut self, kind: ObjectKind) {
+        self.0 |= 1 << kind as u8;
+    }
+    /// True if `kind` is in the set.
+    pub fn contains(self, kind: ObjectKind) -> bool {
+        self.0 & (1 << kind as u8) != 0
+    }
+    /// True if any kind standing on a tile (not a march) is in the set.
+    pub fn any_static(self) -> bool {
+        self.0 & !(1 << ObjectKind::March as u8) != 0
+    }
+}
+
+/// What a march is doing, as replicated (the sim's [`MarchState`] without its bookkeeping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum MarchPhase {
+    /// Travelling to its target along its route.
+    Outbound = 0,
+    /// Gathering at the end of its route.
+    Gathering = 1,
+    /// Defending an allied city at the end of its route.
+    Stationed = 2,
+    /// Travelling home along its route.
+    Returning = 3,
+}
+
+impl MarchPhase {
+    /// The phase of a sim march state.
+    pub fn of(state: &MarchState) -> MarchPhase {
+        match state {
+            MarchState::Outbound => MarchPhase::Outbound,
+            MarchState::Gathering { .. } => MarchPhase::Gathering,
+            MarchState::Stationed { .. } => MarchPhase::Stationed,
+            MarchState::Returning => MarchPhase::Returning,
+        }
+    }
+    /// True while the march travels its route (its whole path is its footprint); otherwise it
+    /// stands at the route's destination.
+    pub fn moving(self) -> bool {
+        matches!(self, MarchPhase::Outbound | MarchPhase::Returning)
+    }
+}
+
+/// A march as replicated: clients interpolate its position from the route, departure tick and
+/// speed, so it changes only when its phase, route or troops change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MarchView {
+    /// Owner.
+    pub owner: PlayerId,
+    /// What it was sent to do.
+    pub mission: Mission,
+    /// What it is doing.
+    pub phase: MarchPhase,
+    /// Its current route (waypoints, departure tick, milli-tiles per tick).
+    pub route: Route,
+    /// Troops fit to fight, all types together.
+    pub troops: u64,
+}
+
+/// The kind-specific part of an [`ObjectView`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Body {
+    /// A resource field.
+    Field {
+        /// Resource.
+        kind: ResourceKind,
+        /// Level.
+        level: u8,
+        /// What is left, rounded up to `aoi.toml`'s `field_remaining_step`.
+        remaining: u64,
+    },
+    /// A monster.
+    Monster {
+        /// Index into `monsters.toml`.
+        kind: u16,
+        /// Level.
+        level: u8,
+    },
+    /// A free city slot.
+    CitySlot,
+    /// A player's city.
+    City {
+        /// Owner.
+        owner: PlayerId,
+    },
+    /// A march.
+    March(MarchView),
+}
+
+impl Body {
+    /// The object kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Body::Field { .. } => ObjectKind::Field,
+            Body::Monster { .. } => ObjectKind::Monster,
+            Body::CitySlot => ObjectKind::CitySlot,
+            Body::City { .. } => ObjectKind::City,
+            Body::March(_) => ObjectKind::March,
+        }
+    }
+}
+
+/// Everything an observer knows of one object (sent whole when it enters the observer's view).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectView {
+    /// Stable id.
+    pub id: ObjectId,
+    /// The tile it stands on; for a march, its route's destination.
+    pub pos: TilePos,
+    /// Kind-specific fields.
+    pub body: Body,
+}
+
+impl ObjectView {
+    /// The object kind.
+    pub fn kind(&self) -> ObjectKind {
+        self.body.kind()
+    }
+}
+
+/// The fields of an object that changed since the observer last heard of it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldUpdate {
+    /// The object.
+    pub id: ObjectId,
+    /// New tile (a relocated city; a march's new destination).
+    pub pos: Option<TilePos>,
+    /// Kind-specific changes.
+    pub body: BodyUpdate,
+}
+
+/// Kind-specific changed fields. Fields the sim never changes in place (a field's resource, a
+/// monster's kind, a march's owner and mission) are not listed: if one did change, or the object
+/// changed kind (a city slot becoming a city), the update carries the whole new body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BodyUpdate {
+    /// No kind-specific change (only `pos` changed).
+    None,
+    /// A field's rounded `remaining`.
+    Remaining(u64),
+    /// A city's owner.
+    Owner(PlayerId),
+    /// A march's changed fields.
+    March {
+        /// New phase.
+        phase: Option<MarchPhase>,
+        /// New route.
+        route: Option<Route>,
+        /// New troop total.
+        troops: Option<u64>,
+    },
+    /// The whole new body (kind change, or a field not otherwise listed).
+    Replaced(Body),
+}
+
+impl FieldUpdate {
+    /// The update taking `old` to `new` (same id), or `None` when they are equal.
+    pub fn between(old: &ObjectView, new: &ObjectView) -> Option<FieldUpdate> {
+        if old == new {
+            return None;
+        }
+        let pos = (old.pos != new.pos).then_some(new.pos);
+        let body = match (&old.body, &new.body) {
+            (a, b) if a == b => BodyUpdate::None,
+            (
+                Body::Field {
+                    kind: k0,
+                    level: l0,
+                    ..
+                },
+                Body::Field {
+                    kind,
+                    level,
+                    remaining,
+                },
+            ) if k0 == kind && l0 == level => BodyUpdate::Remaining(*remaining),
+            (Body::City { .. }, Body::City { owner }) => BodyUpdate::Owner(*owner),
+            (Body::March(a), Body::March(b)) if a.owner == b.owner && a.mission == b.mission => {
+                BodyUpdate::March {
+                    phase: (a.phase != b.phase).then_some(b.phase),
+                    route: (a.route != b.route).then(|| b.route.clone()),
+                    troops: (a.troops != b.troops).then_some(b.troops),
+                }
+            }
+            (_, b) => BodyUpdate::Replaced(b.clone()),
+        };
+        Some(FieldUpdate {
+            id: new.id,
+            pos,
+            body,
+        })
+    }
+
+    /// Applies the update to the observer's copy of the object.
+    pub fn apply(&self, view: &mut ObjectView) {
+        if let Some(pos) = self.pos {
+            view.pos = pos;
+        }
+        match (&self.body, &mut view.body) {
+            (BodyUpdate::None, _) => {}
+            (BodyUpdate::Remaining(r), Body::Field { remaining, .. }) => *remaining = *r,
+            (BodyUpdate::Owner(o), Body::City { owner }) => *owner = *o,
+            (
+                BodyUpdate::March {
+                    phase,
+                    route,
+                    troops,
+                },
+                Body::March(m),
+            ) => {
+                if let Some(p) = phase {
+                    m.phase = *p;
+                }
+                if let Some(r) = route {
+                    m.route = r.clone();
+                }
+                if let Some(t) = troops {
+                    m.troops = *t;
+                }
+            }
+            (BodyUpdate::Replaced(b), body) => *body = b.clone(),
+            // An update for another kind: the sender never produces one (see `between`).
+            _ => {}
+        }
+    }
+}
+
+/// What one observer must be told after one tick: objects entering its view (whole), objects
+/// still in view whose replicated fields changed (only those fields), and objects leaving it.
+/// Each list is in [`ObjectId`] order and an id appears in at most one list.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ObserverDelta {
+    /// The tick this delta brings the observer to.
+    pub tick: u64,
+    /// Objects now in view, whole.
+    pub enter: Vec<ObjectView>,
+    /// Changed fields of objects that stayed in view.
+    pub update: Vec<FieldUpdate>,
+    /// Objects no longer in view.
+    pub leave: Vec<ObjectId>,
+}
+
+impl ObserverDelta {
+    /// True when there is nothing to tell.
+    pub fn is_empty(&self) -> bool {
+        self.enter.is_empty() && self.update.is_empty() && self.leave.is_empty()
+    }
+
+    /// Applies the delta to a client-side copy of the observer's view (leave, enter, update).
+    /// This is the reference a wire mirror must match.
+    pub fn apply_to(&self, mirror: &mut BTreeMap<ObjectId, ObjectView>) {
+        for id in &self.leave {
+            mirror.remove(id);
+        }
+        for v in &self.enter {
+            mirror.insert(v.id, v.clone());
+        }
+        for u in &self.update {
+            if let Some(v) = mirror.get_mut(&u.id) {
+                u.apply(v);
+            }
+        }
+    }
+}
