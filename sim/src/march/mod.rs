@@ -325,20 +325,16 @@ fn set_clock(world: &mut World, entity: Entity, next: u64) {
     }
 }
 
-fn pos_of(world: &World, id: ObjectId) -> Option<TilePos> {
-    let e = world.resource::<ObjectIndex>().entity(id)?;
-    world.get::<MapObject>(e).map(|o| o.pos)
-}
-
-/// Sends a march home from where it is at `now`. Returns the arrival tick.
+/// Sends a march home from where it is at `now`, retracing its route (every route starts at
+/// home: relocation waits until all marches are back). Returns the arrival tick.
 fn go_home(world: &mut World, entity: Entity, now: u64) -> Option<u64> {
     let m = world.get::<March>(entity)?;
-    let (from, home, id, owner) = (m.position_at(now), m.home, m.id, m.owner);
+    let (id, owner) = (m.id, m.owner);
+    let waypoints = match m.state {
+        MarchState::Outbound | MarchState::Returning => m.route.retrace(now),
+        MarchState::Gathering { .. } | MarchState::Stationed { .. } => m.route.retrace(u64::MAX),
+    };
     let (troops, wounded, mission) = (m.troops.clone(), m.wounded.clone(), m.mission);
-    let home_pos = pos_of(world, home).unwrap_or(from);
-    // The way back exists (the march came that way, or stands on its route); if the budget
-    // still runs out, it walks straight home rather than being stuck.
-    let waypoints = find_path(world, from, home_pos).unwrap_or_else(|_| vec![from, home_pos]);
     let assets = world.resource::<ActiveConfig>().assets.clone();
     let route = Route {
         waypoints,

@@ -2,8 +2,9 @@
 //! tiles of the path (waypoints) rather than every tile.
 //!
 //! Deterministic: ties in the open list break on (f, h, tile index), never on memory addresses or
-//! hash order. Bounded: the search gives up after `budget` expanded tiles, so an unreachable
-//! target costs at most the budget, never a scan of the whole map.
+//! hash order. Bounded: the passable tiles are labelled once into connected regions, so a target
+//! in another region (a pocket walled in by mountains or water) is refused at once; within a
+//! region the search gives up after `budget` expanded tiles, never scanning the whole map.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -39,6 +40,8 @@ pub enum NoPath {
 /// Reusable search buffers, sized to the map on first use, so a search allocates nothing per call.
 #[derive(Resource, Default, Debug)]
 pub struct PathScratch {
+    /// Connected region of each tile (0 = impassable), labelled on first use.
+    regions: Vec<u32>,
     epoch: Vec<u32>,
     g: Vec<u64>,
     parent: Vec<u32>,
@@ -81,6 +84,10 @@ impl PathScratch {
             self.g = vec![0; n];
             self.parent = vec![0; n];
             self.current = 0;
+            self.regions = label_regions(terrain);
+        }
+        if self.regions[terrain.index(start)] != self.regions[terrain.index(goal)] {
+            return Err(NoPath::Unreachable);
         }
         self.current = self.current.wrapping_add(1);
         if self.current == 0 {
@@ -149,6 +156,46 @@ impl PathScratch {
         tiles.reverse();
         compress(tiles.into_iter().map(pos).collect())
     }
+}
+
+/// Labels 4-connected regions of passable tiles (1, 2, …; 0 for impassable). A* never cuts a
+/// corner, so its 8-neighbour moves connect exactly the tiles 4-neighbour moves do.
+fn label_regions(terrain: &Terrain) -> Vec<u32> {
+    let (w, h) = (usize::from(terrain.width()), usize::from(terrain.height()));
+    let tiles = terrain.tiles();
+    let mut region = vec![0u32; tiles.len()];
+    let mut next = 0u32;
+    let mut stack = Vec::new();
+    for start in 0..tiles.len() {
+        if region[start] != 0 || !tiles[start].kind().passable() {
+            continue;
+        }
+        next += 1;
+        region[start] = next;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            let mut visit = |j: usize| {
+                if region[j] == 0 && tiles[j].kind().passable() {
+                    region[j] = next;
+                    stack.push(j);
+                }
+            };
+            if x + 1 < w {
+                visit(i + 1);
+            }
+            if x > 0 {
+                visit(i - 1);
+            }
+            if y + 1 < h {
+                visit(i + w);
+            }
+            if y > 0 {
+                visit(i - w);
+            }
+        }
+    }
+    region
 }
 
 /// Keeps the first and last tiles and every tile where the step direction changes.

@@ -49,6 +49,36 @@ impl Route {
         self.waypoints.last().copied().unwrap_or_default()
     }
 
+    /// The way back to the start from where the march is at `tick`: its position, then the
+    /// waypoints it has passed, in reverse. It came that way, so the way is open.
+    pub fn retrace(&self, tick: u64) -> Vec<TilePos> {
+        let here = self.position_at(tick);
+        let travelled = tick
+            .saturating_sub(self.depart_tick)
+            .saturating_mul(u64::from(self.speed.max(1)));
+        // Waypoints reached (or passed) so far.
+        let mut passed = 1;
+        let mut left = travelled;
+        for w in self.waypoints.windows(2) {
+            let len = octile(w[0], w[1]);
+            if left < len {
+                break;
+            }
+            left -= len;
+            passed += 1;
+        }
+        let mut out = vec![here];
+        for &p in self.waypoints[..passed.min(self.waypoints.len())]
+            .iter()
+            .rev()
+        {
+            if out.last() != Some(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     /// The tile the march is on at `tick` (the start before departure, the destination after
     /// arrival); partial progress along a segment rounds toward the segment's start.
     pub fn position_at(&self, tick: u64) -> TilePos {
@@ -97,6 +127,29 @@ mod tests {
         assert_eq!(r.position_at(124), TilePos::new(10, 2));
         assert_eq!(r.position_at(130), TilePos::new(10, 5));
         assert_eq!(r.position_at(10_000), TilePos::new(10, 5));
+    }
+
+    #[test]
+    fn retrace_leads_back_over_the_passed_waypoints() {
+        let r = Route {
+            waypoints: vec![TilePos::new(0, 0), TilePos::new(10, 0), TilePos::new(10, 5)],
+            depart_tick: 100,
+            speed: 500,
+        };
+        assert_eq!(r.retrace(100), vec![TilePos::new(0, 0)]);
+        assert_eq!(r.retrace(110), vec![TilePos::new(5, 0), TilePos::new(0, 0)]);
+        assert_eq!(
+            r.retrace(120),
+            vec![TilePos::new(10, 0), TilePos::new(0, 0)]
+        );
+        assert_eq!(
+            r.retrace(124),
+            vec![TilePos::new(10, 2), TilePos::new(10, 0), TilePos::new(0, 0)]
+        );
+        assert_eq!(
+            r.retrace(500),
+            vec![TilePos::new(10, 5), TilePos::new(10, 0), TilePos::new(0, 0)]
+        );
     }
 
     #[test]
