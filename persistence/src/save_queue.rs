@@ -8,6 +8,11 @@
 //! overflow batch), and every write covers a prefix of that order, so [`SaveQueue::flush`] knows
 //! exactly what is durable.
 //!
+//! Errors: every failure except a stale epoch is retried with backoff (loud `error!` per attempt,
+//! [`SaveStats::failing`] set, `info!` on recovery); nothing is ever dropped while the instance
+//! owns the kingdom. A stale epoch stops the queue for good ([`SaveStats::fenced`]): another
+//! instance owns the kingdom, so its unsaved batches are discarded.
+//!
 //! Not here: deciding what is dirty (the root collects dirty entities each save interval) or
 //! exporting metrics (the root reads [`SaveStats`]).
 
