@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use dominion_persistence::{
-    Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPurpose, MarchRecord, Migrations,
-    MongoStore, Snapshot, SnapshotPart, SqliteStore, Store, StoredDoc, WriteBatch, load_records,
+    Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord,
+    Migrations, MongoStore, Snapshot, SnapshotPart, SqliteStore, Store, StoredDoc, WriteBatch,
+    load_records,
 };
 use dominion_sim::types::{ObjectId, PlayerId, ResourceKind, Resources, TilePos, Troops};
 
@@ -58,17 +59,28 @@ fn march(id: u64) -> MarchRecord {
     MarchRecord {
         id: ObjectId(id),
         owner: PlayerId::compose(id % 10_000, 1),
+        home: ObjectId(id + 2_000_000),
         purpose: MarchPurpose::Gather,
-        target: Some(ObjectId(id + 1_000_000)),
+        target: ObjectId(id + 1_000_000),
+        phase: if id.is_multiple_of(2) {
+            MarchPhase::Returning
+        } else {
+            MarchPhase::Gathering {
+                field: ObjectId(id + 1_000_000),
+                since: id,
+                amount: 5_000,
+            }
+        },
         path: vec![
             TilePos::new((id % 1200) as u16, 5),
             TilePos::new(600, 600),
             TilePos::new(7, (id % 1200) as u16),
         ],
         depart_tick: id,
-        arrive_tick: id + 300,
-        returning: id.is_multiple_of(2),
+        speed: 120,
+        next_event: id + 300,
         troops: Troops(vec![1000, 200, 30]),
+        wounded: Troops(vec![3]),
         carried: Resources([id, 0, 10, 0]),
     }
 }
@@ -81,19 +93,18 @@ fn object(id: u64) -> MapObjectRecord {
             remaining: 40_000 + id,
         },
         1 => MapObjectKind::Monster {
+            kind: (id % 10) as u16,
             level: (id % 30) as u8,
-            hp: 12_345,
         },
+        2 if id.is_multiple_of(2) => MapObjectKind::CitySlot,
         _ => MapObjectKind::City {
             owner: PlayerId::compose(id, 1),
-            level: 25,
         },
     };
     MapObjectRecord {
         id: ObjectId(id),
         tile: TilePos::new((id % 1200) as u16, (id / 1200 % 1200) as u16),
         kind,
-        respawn_tick: id.is_multiple_of(5).then_some(id * 10),
     }
 }
 
@@ -105,11 +116,11 @@ fn raw_world(marches: &[MarchRecord], objects: &[MapObjectRecord]) -> RawWorld {
                 id: m.id.0,
                 owner: m.owner.0,
                 purpose: m.purpose as u8,
-                target: m.target.map(|t| t.0),
+                target: Some(m.target.0),
                 path: m.path.iter().map(|t| (t.x, t.y)).collect(),
                 depart_tick: m.depart_tick,
-                arrive_tick: m.arrive_tick,
-                returning: m.returning,
+                arrive_tick: m.next_event,
+                returning: matches!(m.phase, MarchPhase::Returning),
                 troops: m.troops.0.clone(),
                 carried: m.carried.0,
             })
@@ -123,8 +134,9 @@ fn raw_world(marches: &[MarchRecord], objects: &[MapObjectRecord]) -> RawWorld {
                         level,
                         remaining,
                     } => (0, resource.index() as u64, *remaining, *level),
-                    MapObjectKind::Monster { level, hp } => (1, u64::from(*hp), 0, *level),
-                    MapObjectKind::City { owner, level } => (2, owner.0, 0, *level),
+                    MapObjectKind::Monster { kind, level } => (1, u64::from(*kind), 0, *level),
+                    MapObjectKind::CitySlot => (3, 0, 0, 0),
+                    MapObjectKind::City { owner } => (2, owner.0, 0, 0),
                 };
                 RawObject {
                     id: o.id.0,
@@ -134,7 +146,7 @@ fn raw_world(marches: &[MarchRecord], objects: &[MapObjectRecord]) -> RawWorld {
                     a,
                     b,
                     c,
-                    respawn_tick: o.respawn_tick,
+                    respawn_tick: None,
                 }
             })
             .collect(),

@@ -59,8 +59,9 @@ pub use error::{ConfigError, CoordError, StoreError};
 pub use migrate::{Migrations, plan_migrations};
 pub use mongo::MongoStore;
 pub use records::{
-    AccountRecord, Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPurpose,
-    MarchRecord, PlayerRecord, Record, StoredDoc, WorldMetaRecord,
+    AccountRecord, Collection, FreeSlotsRecord, KingdomId, MapObjectKind, MapObjectRecord,
+    MarchPhase, MarchPurpose, MarchRecord, PlayerRecord, Record, RespawnRecord, StoredDoc,
+    TerrainRecord, WorldMetaRecord,
 };
 pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
 pub use sqlite::SqliteStore;

@@ -318,7 +318,7 @@ mod tests {
             KingdomId(3),
             "42",
             1,
-            doc! { "player": 42_i64, "name": "old", "city": [1, 2], "troops": [5_i64],
+            doc! { "player": 42_i64, "name": "old", "city_id": 8_i64, "city": [1, 2], "troops": [5_i64],
             "wounded": [], "food": 10_i64, "wood": 20_i32, "gold": 40_i64 },
         );
         assert!(Migrations::builtin().migrate(&mut d).expect("migrates"));

@@ -322,14 +322,6 @@ fn get_str<'a>(doc: &'a Document, field: &str) -> Result<&'a str, String> {
     }
 }
 
-fn get_bool(doc: &Document, field: &str) -> Result<bool, String> {
-    match doc.get(field) {
-        Some(Bson::Boolean(b)) => Ok(*b),
-        Some(other) => Err(format!("field {field}: expected bool, found {other}")),
-        None => Err(format!("field {field} is missing")),
-    }
-}
-
 fn get_array<'a>(doc: &'a Document, field: &str) -> Result<&'a [Bson], String> {
     match doc.get(field) {
         Some(Bson::Array(a)) => Ok(a),
@@ -461,6 +453,8 @@ pub struct PlayerRecord {
     pub player: PlayerId,
     /// Display name.
     pub name: String,
+    /// The city's object id.
+    pub city_id: ObjectId,
     /// Tile of the player's city.
     pub city: TilePos,
     /// Troops at home.
@@ -469,6 +463,8 @@ pub struct PlayerRecord {
     pub wounded: Troops,
     /// Resources in the city.
     pub resources: Resources,
+    /// Alliance, if any.
+    pub alliance: Option<u64>,
 }
 
 impl Record for PlayerRecord {
@@ -480,19 +476,25 @@ impl Record for PlayerRecord {
     fn encode(&self, doc: &mut Document) {
         doc.insert("player", self.player.0 as i64);
         doc.insert("name", self.name.clone());
+        doc.insert("city_id", self.city_id.0 as i64);
         doc.insert("city", tile_to_bson(self.city));
         doc.insert("troops", troops_to_bson(&self.troops));
         doc.insert("wounded", troops_to_bson(&self.wounded));
         doc.insert("resources", resources_to_bson(&self.resources));
+        if let Some(a) = self.alliance {
+            doc.insert("alliance", a as i64);
+        }
     }
     fn decode(doc: &Document) -> Result<Self, String> {
         Ok(PlayerRecord {
             player: PlayerId(get_u64(doc, "player")?),
             name: get_str(doc, "name")?.to_string(),
+            city_id: ObjectId(get_u64(doc, "city_id")?),
             city: get_tile(doc, "city")?,
             troops: get_troops(doc, "troops")?,
             wounded: get_troops(doc, "wounded")?,
             resources: get_resources(doc, "resources")?,
+            alliance: get_opt_u64(doc, "alliance")?,
         })
     }
 }
@@ -509,19 +511,19 @@ pub enum MapObjectKind {
         /// Amount left.
         remaining: u64,
     },
-    /// A monster camp.
+    /// A monster.
     Monster {
+        /// Index of its kind in `monsters.toml`.
+        kind: u16,
         /// Level.
         level: u8,
-        /// Hit points left.
-        hp: u32,
     },
-    /// A player city.
+    /// A free tile reserved for a city.
+    CitySlot,
+    /// A player city (its troops and resources are in the player's record).
     City {
         /// Owner.
         owner: PlayerId,
-        /// City level.
-        level: u8,
     },
 }
 
@@ -534,8 +536,6 @@ pub struct MapObjectRecord {
     pub tile: TilePos,
     /// Kind and kind-specific fields.
     pub kind: MapObjectKind,
-    /// Tick at which it respawns after depletion/death, if it is waiting to.
-    pub respawn_tick: Option<u64>,
 }
 
 impl Record for MapObjectRecord {
@@ -558,19 +558,18 @@ impl Record for MapObjectRecord {
                 doc.insert("level", i32::from(*level));
                 doc.insert("remaining", *remaining as i64);
             }
-            MapObjectKind::Monster { level, hp } => {
+            MapObjectKind::Monster { kind, level } => {
                 doc.insert("kind", "monster");
+                doc.insert("monster", i32::from(*kind));
                 doc.insert("level", i32::from(*level));
-                doc.insert("hp", i64::from(*hp));
             }
-            MapObjectKind::City { owner, level } => {
+            MapObjectKind::CitySlot => {
+                doc.insert("kind", "city_slot");
+            }
+            MapObjectKind::City { owner } => {
                 doc.insert("kind", "city");
                 doc.insert("owner", owner.0 as i64);
-                doc.insert("level", i32::from(*level));
             }
-        }
-        if let Some(t) = self.respawn_tick {
-            doc.insert("respawn_tick", t as i64);
         }
     }
     fn decode(doc: &Document) -> Result<Self, String> {
@@ -581,12 +580,12 @@ impl Record for MapObjectRecord {
                 remaining: get_u64(doc, "remaining")?,
             },
             "monster" => MapObjectKind::Monster {
+                kind: get_bounded(doc, "monster")?,
                 level: get_bounded(doc, "level")?,
-                hp: get_bounded(doc, "hp")?,
             },
+            "city_slot" => MapObjectKind::CitySlot,
             "city" => MapObjectKind::City {
                 owner: PlayerId(get_u64(doc, "owner")?),
-                level: get_bounded(doc, "level")?,
             },
             other => return Err(format!("field kind: unknown map object kind {other:?}")),
         };
@@ -594,10 +593,6 @@ impl Record for MapObjectRecord {
             id: ObjectId(get_u64(doc, "id")?),
             tile: get_tile(doc, "tile")?,
             kind,
-            respawn_tick: match doc.get("respawn_tick") {
-                None | Some(Bson::Null) => None,
-                Some(_) => Some(get_u64(doc, "respawn_tick")?),
-            },
         })
     }
 }
@@ -607,9 +602,7 @@ impl Record for MapObjectRecord {
 pub enum MarchPurpose {
     /// Gather a resource field.
     Gather,
-    /// Attack a monster.
-    AttackMonster,
-    /// Attack a city or another march.
+    /// Attack a monster, city or march.
     Attack,
     /// Reinforce an ally.
     Reinforce,
@@ -618,9 +611,8 @@ pub enum MarchPurpose {
 }
 
 impl MarchPurpose {
-    const ALL: [MarchPurpose; 5] = [
+    const ALL: [MarchPurpose; 4] = [
         MarchPurpose::Gather,
-        MarchPurpose::AttackMonster,
         MarchPurpose::Attack,
         MarchPurpose::Reinforce,
         MarchPurpose::Scout,
@@ -629,7 +621,6 @@ impl MarchPurpose {
     pub fn name(self) -> &'static str {
         match self {
             MarchPurpose::Gather => "gather",
-            MarchPurpose::AttackMonster => "attack_monster",
             MarchPurpose::Attack => "attack",
             MarchPurpose::Reinforce => "reinforce",
             MarchPurpose::Scout => "scout",
@@ -641,6 +632,29 @@ impl MarchPurpose {
     }
 }
 
+/// What a march is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarchPhase {
+    /// On the way to its target.
+    Outbound,
+    /// Loading `amount` from `field` since tick `since`.
+    Gathering {
+        /// The field.
+        field: ObjectId,
+        /// Tick gathering began.
+        since: u64,
+        /// Amount it will have when done.
+        amount: u64,
+    },
+    /// Defending an allied city.
+    Stationed {
+        /// The city.
+        city: ObjectId,
+    },
+    /// On the way home.
+    Returning,
+}
+
 /// A march in flight. Key: the march's object id in decimal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarchRecord {
@@ -648,20 +662,26 @@ pub struct MarchRecord {
     pub id: ObjectId,
     /// Owning player.
     pub owner: PlayerId,
+    /// The city it left from.
+    pub home: ObjectId,
     /// Why it is out.
     pub purpose: MarchPurpose,
-    /// Target object, if any (a field, monster, city or march).
-    pub target: Option<ObjectId>,
-    /// Waypoints from origin to destination (origin first).
+    /// Target object (a field, monster, city or march).
+    pub target: ObjectId,
+    /// What it is doing.
+    pub phase: MarchPhase,
+    /// Corner waypoints of its current route (start first).
     pub path: Vec<TilePos>,
-    /// Tick it left.
+    /// Tick it left the start of `path`.
     pub depart_tick: u64,
-    /// Tick it reaches the end of `path`.
-    pub arrive_tick: u64,
-    /// True once it is heading home.
-    pub returning: bool,
-    /// Troops in it.
+    /// Milli-tiles per tick.
+    pub speed: u32,
+    /// Tick of its next scheduled event (`u64::MAX` = none).
+    pub next_event: u64,
+    /// Troops fit to fight.
     pub troops: Troops,
+    /// Wounded carried home.
+    pub wounded: Troops,
     /// Resources it carries.
     pub carried: Resources,
 }
@@ -675,54 +695,122 @@ impl Record for MarchRecord {
     fn encode(&self, doc: &mut Document) {
         doc.insert("id", self.id.0 as i64);
         doc.insert("owner", self.owner.0 as i64);
+        doc.insert("home", self.home.0 as i64);
         doc.insert("purpose", self.purpose.name());
-        if let Some(t) = self.target {
-            doc.insert("target", t.0 as i64);
+        doc.insert("target", self.target.0 as i64);
+        match self.phase {
+            MarchPhase::Outbound => {
+                doc.insert("phase", "outbound");
+            }
+            MarchPhase::Gathering {
+                field,
+                since,
+                amount,
+            } => {
+                doc.insert("phase", "gathering");
+                doc.insert("field", field.0 as i64);
+                doc.insert("since", since as i64);
+                doc.insert("amount", amount as i64);
+            }
+            MarchPhase::Stationed { city } => {
+                doc.insert("phase", "stationed");
+                doc.insert("city", city.0 as i64);
+            }
+            MarchPhase::Returning => {
+                doc.insert("phase", "returning");
+            }
         }
         doc.insert(
             "path",
             Bson::Array(self.path.iter().map(|&t| tile_to_bson(t)).collect()),
         );
         doc.insert("depart_tick", self.depart_tick as i64);
-        doc.insert("arrive_tick", self.arrive_tick as i64);
-        doc.insert("returning", self.returning);
+        doc.insert("speed", i64::from(self.speed));
+        doc.insert("next_event", self.next_event as i64);
         doc.insert("troops", troops_to_bson(&self.troops));
+        doc.insert("wounded", troops_to_bson(&self.wounded));
         doc.insert("carried", resources_to_bson(&self.carried));
     }
     fn decode(doc: &Document) -> Result<Self, String> {
         let purpose = get_str(doc, "purpose")?;
+        let phase = match get_str(doc, "phase")? {
+            "outbound" => MarchPhase::Outbound,
+            "gathering" => MarchPhase::Gathering {
+                field: ObjectId(get_u64(doc, "field")?),
+                since: get_u64(doc, "since")?,
+                amount: get_u64(doc, "amount")?,
+            },
+            "stationed" => MarchPhase::Stationed {
+                city: ObjectId(get_u64(doc, "city")?),
+            },
+            "returning" => MarchPhase::Returning,
+            other => return Err(format!("field phase: unknown march phase {other:?}")),
+        };
+        let path: Vec<TilePos> = get_array(doc, "path")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| bson_to_tile(v, &format!("field path[{i}]")))
+            .collect::<Result<_, _>>()?;
+        if path.is_empty() {
+            return Err("field path: a route needs at least one waypoint".into());
+        }
         Ok(MarchRecord {
             id: ObjectId(get_u64(doc, "id")?),
             owner: PlayerId(get_u64(doc, "owner")?),
+            home: ObjectId(get_u64(doc, "home")?),
             purpose: MarchPurpose::from_name(purpose)
                 .ok_or_else(|| format!("field purpose: unknown march purpose {purpose:?}"))?,
-            target: match doc.get("target") {
-                None | Some(Bson::Null) => None,
-                Some(_) => Some(ObjectId(get_u64(doc, "target")?)),
-            },
-            path: get_array(doc, "path")?
-                .iter()
-                .enumerate()
-                .map(|(i, v)| bson_to_tile(v, &format!("field path[{i}]")))
-                .collect::<Result<_, _>>()?,
+            target: ObjectId(get_u64(doc, "target")?),
+            phase,
+            path,
             depart_tick: get_u64(doc, "depart_tick")?,
-            arrive_tick: get_u64(doc, "arrive_tick")?,
-            returning: get_bool(doc, "returning")?,
+            speed: get_bounded(doc, "speed")?,
+            next_event: get_u64(doc, "next_event")?,
             troops: get_troops(doc, "troops")?,
+            wounded: get_troops(doc, "wounded")?,
             carried: get_resources(doc, "carried")?,
         })
     }
 }
 
-/// The kingdom's world clock and generation inputs. Key: `"world"` (one per kingdom).
+/// A pending respawn in the world meta.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RespawnRecord {
+    /// A resource field of `resource` in zone `zone`, due at `due`.
+    Field {
+        /// Due tick.
+        due: u64,
+        /// Resource kind.
+        resource: ResourceKind,
+        /// Zone level.
+        zone: u8,
+    },
+    /// A monster of kind `kind` in zone `zone`, due at `due`.
+    Monster {
+        /// Due tick.
+        due: u64,
+        /// Monster kind index.
+        kind: u16,
+        /// Zone level.
+        zone: u8,
+    },
+}
+
+/// The kingdom's world clock, counters and queues. Key: `"world"` (one per kingdom).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorldMetaRecord {
-    /// Current tick.
+    /// Last tick run.
     pub tick: u64,
     /// Map generation seed.
     pub seed: u64,
     /// Version (hash) of the designer config in force.
     pub config_version: String,
+    /// Next unused object id.
+    pub next_object_id: u64,
+    /// Battles fought so far.
+    pub battles: u64,
+    /// Pending respawns in due order.
+    pub respawns: Vec<RespawnRecord>,
 }
 
 impl Record for WorldMetaRecord {
@@ -735,13 +823,163 @@ impl Record for WorldMetaRecord {
         doc.insert("tick", self.tick as i64);
         doc.insert("seed", self.seed as i64);
         doc.insert("config_version", self.config_version.clone());
+        doc.insert("next_object_id", self.next_object_id as i64);
+        doc.insert("battles", self.battles as i64);
+        let respawns: Vec<Bson> = self
+            .respawns
+            .iter()
+            .map(|r| {
+                Bson::Document(match *r {
+                    RespawnRecord::Field {
+                        due,
+                        resource,
+                        zone,
+                    } => {
+                        doc! { "due": due as i64, "resource": resource.name(), "zone": i32::from(zone) }
+                    }
+                    RespawnRecord::Monster { due, kind, zone } => {
+                        doc! { "due": due as i64, "monster": i32::from(kind), "zone": i32::from(zone) }
+                    }
+                })
+            })
+            .collect();
+        doc.insert("respawns", respawns);
     }
     fn decode(doc: &Document) -> Result<Self, String> {
+        let respawns = get_array(doc, "respawns")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let Bson::Document(d) = v else {
+                    return Err(format!("field respawns[{i}]: expected a document"));
+                };
+                let due = get_u64(d, "due").map_err(|e| format!("respawns[{i}]: {e}"))?;
+                let zone = get_bounded(d, "zone").map_err(|e| format!("respawns[{i}]: {e}"))?;
+                if let Ok(name) = get_str(d, "resource") {
+                    Ok(RespawnRecord::Field {
+                        due,
+                        resource: resource_from_name(name)?,
+                        zone,
+                    })
+                } else {
+                    Ok(RespawnRecord::Monster {
+                        due,
+                        kind: get_bounded(d, "monster")
+                            .map_err(|e| format!("respawns[{i}]: {e}"))?,
+                        zone,
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(WorldMetaRecord {
             tick: get_u64(doc, "tick")?,
             seed: get_u64(doc, "seed")?,
             config_version: get_str(doc, "config_version")?.to_string(),
+            next_object_id: get_u64(doc, "next_object_id")?,
+            battles: get_u64(doc, "battles")?,
+            respawns,
         })
+    }
+}
+
+/// The tile grid, written once per world. Key: `"terrain"` in the world-meta collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerrainRecord {
+    /// Tiles east-west.
+    pub width: u16,
+    /// Tiles north-south.
+    pub height: u16,
+    /// One byte per tile, row-major.
+    pub tiles: Vec<u8>,
+}
+
+impl Record for TerrainRecord {
+    const COLLECTION: Collection = Collection::WorldMeta;
+    const SCHEMA_VERSION: i32 = WorldMetaRecord::SCHEMA_VERSION;
+    fn key(&self) -> String {
+        "terrain".to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("width", i32::from(self.width));
+        doc.insert("height", i32::from(self.height));
+        doc.insert("tiles", binary(self.tiles.clone()));
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        let r = TerrainRecord {
+            width: get_bounded(doc, "width")?,
+            height: get_bounded(doc, "height")?,
+            tiles: get_binary(doc, "tiles")?.to_vec(),
+        };
+        if r.tiles.len() != usize::from(r.width) * usize::from(r.height) {
+            return Err(format!(
+                "field tiles: {} bytes for a {}x{} map",
+                r.tiles.len(),
+                r.width,
+                r.height
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Free city slots in the order founding draws from them. Key: `"free_city_slots"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreeSlotsRecord {
+    /// Slot object ids.
+    pub slots: Vec<ObjectId>,
+}
+
+impl Record for FreeSlotsRecord {
+    const COLLECTION: Collection = Collection::WorldMeta;
+    const SCHEMA_VERSION: i32 = WorldMetaRecord::SCHEMA_VERSION;
+    fn key(&self) -> String {
+        "free_city_slots".to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        // Packed little-endian u64s: tens of thousands of ids stay one compact value.
+        let bytes: Vec<u8> = self
+            .slots
+            .iter()
+            .flat_map(|id| id.0.to_le_bytes())
+            .collect();
+        doc.insert("slots", binary(bytes));
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        let bytes = get_binary(doc, "slots")?;
+        if bytes.len() % 8 != 0 {
+            return Err(format!(
+                "field slots: {} bytes is not a list of u64",
+                bytes.len()
+            ));
+        }
+        Ok(FreeSlotsRecord {
+            slots: bytes
+                .chunks_exact(8)
+                .map(|c| ObjectId(u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))))
+                .collect(),
+        })
+    }
+}
+
+fn binary(bytes: Vec<u8>) -> Bson {
+    Bson::Binary(bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes,
+    })
+}
+
+fn get_binary<'a>(doc: &'a Document, field: &str) -> Result<&'a [u8], String> {
+    match doc.get(field) {
+        Some(Bson::Binary(b)) => Ok(&b.bytes),
+        Some(other) => Err(format!("field {field}: expected binary, found {other}")),
+        None => Err(format!("field {field} is missing")),
+    }
+}
+
+fn get_opt_u64(doc: &Document, field: &str) -> Result<Option<u64>, String> {
+    match doc.get(field) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(_) => get_u64(doc, field).map(Some),
     }
 }
 
@@ -762,10 +1000,12 @@ mod tests {
         roundtrip(PlayerRecord {
             player: PlayerId(u64::MAX),
             name: "ann".into(),
+            city_id: ObjectId(u64::MAX - 1),
             city: TilePos::new(1199, 0),
             troops: Troops(vec![u32::MAX, 0, 3]),
             wounded: Troops(vec![]),
             resources: Resources([u64::MAX, 1, 2, 3]),
+            alliance: Some(3),
         });
         roundtrip(MapObjectRecord {
             id: ObjectId(5),
@@ -775,19 +1015,62 @@ mod tests {
                 level: 7,
                 remaining: 9000,
             },
-            respawn_tick: Some(77),
+        });
+        roundtrip(MapObjectRecord {
+            id: ObjectId(6),
+            tile: TilePos::new(3, 5),
+            kind: MapObjectKind::Monster { kind: 4, level: 2 },
+        });
+        roundtrip(MapObjectRecord {
+            id: ObjectId(8),
+            tile: TilePos::new(9, 5),
+            kind: MapObjectKind::CitySlot,
         });
         roundtrip(MarchRecord {
             id: ObjectId(9),
             owner: PlayerId(1),
-            purpose: MarchPurpose::Scout,
-            target: None,
+            home: ObjectId(2),
+            purpose: MarchPurpose::Gather,
+            target: ObjectId(5),
+            phase: MarchPhase::Gathering {
+                field: ObjectId(5),
+                since: 10,
+                amount: 900,
+            },
             path: vec![TilePos::new(0, 0), TilePos::new(5, 5)],
             depart_tick: 1,
-            arrive_tick: 20,
-            returning: true,
+            speed: 100,
+            next_event: u64::MAX,
             troops: Troops(vec![1]),
+            wounded: Troops(vec![0, 2]),
             carried: Resources::default(),
+        });
+        roundtrip(WorldMetaRecord {
+            tick: 5,
+            seed: 6,
+            config_version: "ab".into(),
+            next_object_id: 99,
+            battles: 3,
+            respawns: vec![
+                RespawnRecord::Field {
+                    due: 7,
+                    resource: ResourceKind::Wood,
+                    zone: 2,
+                },
+                RespawnRecord::Monster {
+                    due: 8,
+                    kind: 1,
+                    zone: 3,
+                },
+            ],
+        });
+        roundtrip(TerrainRecord {
+            width: 2,
+            height: 2,
+            tiles: vec![1, 2, 3, 4],
+        });
+        roundtrip(FreeSlotsRecord {
+            slots: vec![ObjectId(1), ObjectId(u64::MAX)],
         });
     }
 
@@ -799,6 +1082,9 @@ mod tests {
                 tick: 1,
                 seed: 2,
                 config_version: "x".into(),
+                next_object_id: 1,
+                battles: 0,
+                respawns: Vec::new(),
             },
         );
         d.body.insert("tick", "soon");

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use bson::doc;
 use dominion_persistence::migrate::{plan_migrations, players_v1_to_v2};
 use dominion_persistence::{
-    Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPurpose, MarchRecord, Migrations,
-    PlayerRecord, Snapshot, SnapshotPart, StoreError, StoredDoc, WorldMetaRecord, WriteBatch,
-    get_or_create_account, load_records,
+    Collection, KingdomId, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord,
+    Migrations, PlayerRecord, Snapshot, SnapshotPart, StoreError, StoredDoc, WorldMetaRecord,
+    WriteBatch, get_or_create_account, load_records,
 };
 use dominion_sim::types::{ObjectId, PlayerId, ResourceKind, Resources, TilePos, Troops};
 
@@ -30,10 +30,12 @@ pub fn player(id: u64, food: u64) -> PlayerRecord {
     PlayerRecord {
         player: PlayerId::compose(id, 1),
         name: format!("p{id}"),
+        city_id: ObjectId(id + 5_000_000),
         city: TilePos::new((id % 1200) as u16, (id / 1200 % 1200) as u16),
         troops: Troops(vec![100, 50, 0, 7]),
         wounded: Troops(vec![1]),
         resources: Resources([food, 2, 3, u64::MAX]),
+        alliance: id.is_multiple_of(3).then_some(id / 3),
     }
 }
 
@@ -41,17 +43,28 @@ pub fn march(id: u64) -> MarchRecord {
     MarchRecord {
         id: ObjectId(id),
         owner: PlayerId::compose(id % 1000, 1),
+        home: ObjectId(id + 2_000_000),
         purpose: MarchPurpose::Gather,
-        target: Some(ObjectId(id + 1_000_000)),
+        target: ObjectId(id + 1_000_000),
+        phase: if id.is_multiple_of(2) {
+            MarchPhase::Returning
+        } else {
+            MarchPhase::Gathering {
+                field: ObjectId(id + 1_000_000),
+                since: id,
+                amount: 5_000,
+            }
+        },
         path: vec![
             TilePos::new(1, 2),
             TilePos::new(40, 2),
             TilePos::new(40, 90),
         ],
         depart_tick: id,
-        arrive_tick: id + 300,
-        returning: id.is_multiple_of(2),
+        speed: 120,
+        next_event: id + 300,
         troops: Troops(vec![1000, 200]),
+        wounded: Troops(vec![3]),
         carried: Resources([0, 10, 0, 0]),
     }
 }
@@ -64,19 +77,18 @@ pub fn object(id: u64) -> MapObjectRecord {
             remaining: 40_000,
         },
         1 => MapObjectKind::Monster {
+            kind: (id % 10) as u16,
             level: 9,
-            hp: 12_345,
         },
+        2 if id.is_multiple_of(2) => MapObjectKind::CitySlot,
         _ => MapObjectKind::City {
             owner: PlayerId::compose(id, 1),
-            level: 25,
         },
     };
     MapObjectRecord {
         id: ObjectId(id),
         tile: TilePos::new((id % 1200) as u16, (id / 1200 % 1200) as u16),
         kind,
-        respawn_tick: id.is_multiple_of(5).then_some(id * 10),
     }
 }
 
@@ -101,6 +113,9 @@ async fn records_round_trip_upsert_and_delete(h: StoreHarness) {
         tick: 123_456,
         seed: u64::MAX - 1,
         config_version: "cfg-abc".into(),
+        next_object_id: 77,
+        battles: 5,
+        respawns: Vec::new(),
     };
     b.upsert(meta.clone());
     assert_eq!(b.len(), 61);
@@ -384,6 +399,7 @@ fn v1_player(k: KingdomId, id: u64) -> StoredDoc {
         doc! {
             "player": PlayerId::compose(id, 1).0 as i64,
             "name": format!("legacy{id}"),
+            "city_id": 9_000_i64 + id as i64,
             "city": [10, 20],
             "troops": [5_i64, 6_i64],
             "wounded": [],
