@@ -57,5 +57,6 @@
 //! [`transport::ServerHandle::push_many`] for one message to many sessions, encoded once).
 
 pub mod client;
+pub mod mirror;
 pub mod proto;
 pub mod transport;

@@ -5,6 +5,7 @@
 //! [`Action`]s come out (quinn-proto's `handle_*` / `poll_*` shape). It is tested and fuzzed
 //! without sockets; [`crate::transport`] and [`crate::client`] are the thin async shells.
 
+pub mod delta;
 pub mod frame;
 pub mod messages;
 pub mod rate;
