@@ -1,1 +1,7 @@
-//! placeholder
+//! `dominion-tools`: operator and load-testing tools for Dominion.
+//!
+//! - [`bots`]: many concurrent QUIC clients that log in, pan viewports and send a realistic
+//!   command mix against a running `dominion serve`, then report sessions, latencies, traffic
+//!   and errors. The `bots` binary is a thin command line over [`bots::run`].
+
+pub mod bots;

@@ -1,0 +1,40 @@
+//! Load-testing bots: many QUIC clients that behave like players.
+//!
+//! Each bot logs in with a dev token as `bot-<seed>-<i>` (the server founds its city), sets a
+//! viewport and then, until the run ends, pans it (small drags, jumps, zoom steps) and sends
+//! commands (marches at objects it has learned of or at plausible object ids, recalls of its own
+//! marches, city relocations), measuring each request's round trip. Clients share a few quinn
+//! endpoints whose UDP sockets have 4 MiB buffers.
+//!
+//! - [`config`]: run settings and the `bots` command line;
+//! - [`scenario`]: the seeded, IO-free behaviour of one bot;
+//! - [`runner`]: the async driver ([`run`]);
+//! - [`report`]: histograms, counters, error classification and the printed report;
+//! - [`rng`]: the deterministic generator behind the scenario.
+//!
+//! ```no_run
+//! # async fn demo(fp: dominion_net::transport::tls::Fingerprint) -> anyhow::Result<()> {
+//! use dominion_tools::bots::{self, BotsConfig};
+//! let mut config = BotsConfig::new("127.0.0.1:4433".parse()?, fp, 500);
+//! config.duration = std::time::Duration::from_secs(20);
+//! let report = bots::run(config).await?;
+//! println!("{report}");
+//! assert_eq!(report.protocol_errors(), 0);
+//! # Ok(()) }
+//! ```
+//!
+//! Object ids from the server's AOI world deltas are not decoded yet (no client-side mirror in
+//! `dominion-net`): bots learn targets from command outcomes instead (cities from relocations
+//! and marches from `MarchSent`, shared among all bots of a run) and otherwise aim at ids in
+//! `1..=max_object_id`.
+
+pub mod config;
+pub mod report;
+pub mod rng;
+pub mod runner;
+pub mod scenario;
+
+pub use config::{BotsArgs, BotsConfig, Progress};
+pub use report::{ErrorKind, Report, Stats};
+pub use runner::run;
+pub use scenario::{Bot, CommandMix, ScenarioConfig};
