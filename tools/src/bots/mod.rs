@@ -23,10 +23,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Object ids from the server's AOI world deltas are not decoded yet (no client-side mirror in
-//! `dominion-net`): bots learn targets from command outcomes instead (cities from relocations
-//! and marches from `MarchSent`, shared among all bots of a run) and otherwise aim at ids in
-//! `1..=max_object_id`.
+//! Targets: each bot keeps a [`dominion_net::mirror::Mirror`] of the `WorldDelta` pushes it
+//! receives and aims its marches at objects in view that suit the mission (fields for gathering,
+//! monsters, cities and marches for attacks, cities for reinforcements); it also hears of ids
+//! from other bots' outcomes (cities from relocations, marches from `MarchSent`), and otherwise
+//! aims at ids in `1..=max_object_id`. A delta that does not decode is a protocol error; one the
+//! mirror refuses (views diverged) is counted as a desync, and the bot resets its mirror and
+//! sends its viewport again.
 
 pub mod config;
 pub mod report;
@@ -37,4 +40,4 @@ pub mod scenario;
 pub use config::{BotsArgs, BotsConfig, Progress};
 pub use report::{ErrorKind, Report, Stats};
 pub use runner::run;
-pub use scenario::{Bot, CommandMix, ScenarioConfig};
+pub use scenario::{Bot, CommandMix, ScenarioConfig, TargetKind};

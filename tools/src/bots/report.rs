@@ -39,17 +39,21 @@ pub enum ErrorKind {
     /// The server closed or lost the connection for another reason (kick, slow consumer,
     /// shutdown, idle timeout).
     Closed,
+    /// A world delta decoded but did not fit the bot's mirror (client and server views
+    /// diverged); the bot resets its mirror and asks for its viewport again.
+    Desync,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Connect,
         ErrorKind::Login,
         ErrorKind::Timeout,
         ErrorKind::Protocol,
         ErrorKind::Server,
         ErrorKind::Closed,
+        ErrorKind::Desync,
     ];
 
     /// Short name used in the report.
@@ -61,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Server => "server-error",
             ErrorKind::Closed => "closed-by-server",
+            ErrorKind::Desync => "mirror-desync",
         }
     }
 }
@@ -181,6 +186,10 @@ pub struct Stats {
     pub sessions_failed: u64,
     /// Sessions that got at least one command answered.
     pub sessions_answered: u64,
+    /// World deltas applied to the bots' mirrors.
+    pub deltas_applied: u64,
+    /// Objects in view at the end of the sessions, summed over bots.
+    pub objects_in_view: u64,
     /// Commands sent.
     pub commands_sent: u64,
     /// Commands answered with a `CommandResult`.
@@ -246,6 +255,24 @@ impl Stats {
             .pushes
             .entry(message.message_type().name())
             .or_default() += 1;
+    }
+
+    /// Adds the counters a session's push reader kept (pushes, mirror figures, errors).
+    pub fn absorb_push_counts(&mut self, other: Stats) {
+        for (name, n) in other.pushes {
+            *self.pushes.entry(name).or_default() += n;
+        }
+        self.deltas_applied += other.deltas_applied;
+        self.objects_in_view += other.objects_in_view;
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+            let mine = self.error_examples.entry(kind).or_default();
+            for e in other.error_examples.get(&kind).into_iter().flatten() {
+                if mine.len() < EXAMPLES_PER_KIND {
+                    mine.push(e.clone());
+                }
+            }
+        }
     }
 
     /// Errors of `kind` so far.
@@ -377,6 +404,16 @@ impl fmt::Display for Report {
                 "none".to_string()
             } else {
                 pushes.join(", ")
+            }
+        )?;
+        writeln!(
+            f,
+            "mirrors: {} world deltas applied; {:.1} objects in view per client at the end",
+            s.deltas_applied,
+            if s.sessions_ok == 0 {
+                0.0
+            } else {
+                s.objects_in_view as f64 / s.sessions_ok as f64
             }
         )?;
         let total: u64 = s.errors.values().sum();

@@ -12,13 +12,16 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use dominion_net::client::{Client, ClientError, ClientOptions};
-use dominion_net::proto::{CommandOutcome, Login, ServerMessage};
+use dominion_net::mirror::Mirror;
+use dominion_net::proto::{CommandOutcome, Login, ServerMessage, delta};
 use dominion_net::transport::socket::bind_udp;
+use dominion_sim::aoi::{Body, ObjectView, ObserverDelta};
+use dominion_sim::types::PlayerId;
 use tokio::time::{Instant, sleep_until};
 
 use super::config::{BotsConfig, Progress};
 use super::report::{ErrorKind, Phase, Report, Stats, classify, classify_close};
-use super::scenario::Bot;
+use super::scenario::{Bot, TargetKind};
 
 /// The client version bots announce at login.
 pub const CLIENT_VERSION: &str = concat!("dominion-bots/", env!("CARGO_PKG_VERSION"));
@@ -206,8 +209,7 @@ async fn run_bot(index: usize, endpoint: quinn::Endpoint, shared: Arc<Shared>, d
 
     let t = Instant::now();
     let connecting = Client::connect_with_endpoint(endpoint, config.server, options);
-    let (client, mut pushes) = match tokio::time::timeout(config.connect_timeout, connecting).await
-    {
+    let (client, pushes) = match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             shared.session_failed(classify(&e, Phase::Connect), e);
@@ -229,40 +231,30 @@ async fn run_bot(index: usize, endpoint: quinn::Endpoint, shared: Arc<Shared>, d
         client_version: CLIENT_VERSION.into(),
     };
     let t = Instant::now();
-    match client.login(login).await {
-        Ok(_) => {
+    let me = match client.login(login).await {
+        Ok(ok) => {
             let mut s = shared.stats();
             s.login.record(t.elapsed());
             s.sessions_ok += 1;
+            PlayerId(ok.player_id)
         }
         Err(e) => {
             shared.session_failed(classify(&e, Phase::Login), e);
             client.close();
             return;
         }
-    }
+    };
     shared.logged_in.fetch_add(1, Ordering::Relaxed);
     let session_start = Instant::now();
 
-    // Pushes: counted locally, merged at the end. The channel ends when the client is dropped.
-    let push_task = tokio::spawn(async move {
-        let mut counts = Stats::default();
-        while let Some(message) = pushes.recv().await {
-            counts.push(&message);
-            if let ServerMessage::Kick(k) = &message {
-                counts.error(
-                    ErrorKind::Closed,
-                    format!("kicked ({}): {}", k.code, k.reason),
-                );
-            }
-        }
-        counts
-    });
-
     // The first viewport, then both loops until the deadline.
     let first_view = bot.viewport();
-    let bot = Mutex::new(bot);
+    let bot = Arc::new(Mutex::new(bot));
+    let resync = Arc::new(AtomicBool::new(false));
     let answered = AtomicBool::new(false);
+    // Pushes: counted locally, merged at the end. The channel ends when the client is dropped.
+    let push_task = tokio::spawn(read_pushes(pushes, bot.clone(), me, resync.clone()));
+
     let play = async {
         let t = Instant::now();
         match client.set_viewport(first_view).await {
@@ -279,7 +271,7 @@ async fn run_bot(index: usize, endpoint: quinn::Endpoint, shared: Arc<Shared>, d
         }
         tokio::join!(
             command_loop(&client, &bot, &shared, deadline, &answered),
-            pan_loop(&client, &bot, &shared, deadline),
+            pan_loop(&client, &bot, &shared, deadline, &resync),
         );
     };
     tokio::select! {
@@ -306,18 +298,83 @@ async fn run_bot(index: usize, endpoint: quinn::Endpoint, shared: Arc<Shared>, d
     if answered.load(Ordering::Relaxed) {
         s.sessions_answered += 1;
     }
-    for (name, n) in push_counts.pushes {
-        *s.pushes.entry(name).or_default() += n;
-    }
-    for (kind, n) in push_counts.errors {
-        *s.errors.entry(kind).or_default() += n;
-        let examples = push_counts.error_examples.get(&kind).cloned();
-        let mine = s.error_examples.entry(kind).or_default();
-        for e in examples.into_iter().flatten() {
-            if mine.len() < 3 {
-                mine.push(e);
-            }
+    s.absorb_push_counts(push_counts);
+}
+
+/// Reads one session's pushes until the client is dropped: counts them, keeps the bot's mirror
+/// of its view and teaches the bot the objects that enter it.
+async fn read_pushes(
+    mut pushes: tokio::sync::mpsc::Receiver<ServerMessage>,
+    bot: Arc<Mutex<Bot>>,
+    me: PlayerId,
+    resync: Arc<AtomicBool>,
+) -> Stats {
+    let mut counts = Stats::default();
+    let mut mirror = Mirror::new();
+    let mut desynced = false;
+    while let Some(message) = pushes.recv().await {
+        counts.push(&message);
+        match &message {
+            ServerMessage::Kick(k) => counts.error(
+                ErrorKind::Closed,
+                format!("kicked ({}): {}", k.code, k.reason),
+            ),
+            ServerMessage::WorldDelta(d) => match delta::decode(d) {
+                Err(e) => counts.error(
+                    ErrorKind::Protocol,
+                    format!("undecodable WorldDelta for tick {}: {e}", d.tick),
+                ),
+                Ok(decoded) => match mirror.apply_decoded(&decoded) {
+                    Ok(()) => {
+                        counts.deltas_applied += 1;
+                        desynced = false;
+                        learn_from_delta(&mut lock(&bot), me, &decoded);
+                    }
+                    Err(e) => {
+                        // Counted once per divergence, not for every delta until resynced.
+                        if !desynced {
+                            counts.error(ErrorKind::Desync, e);
+                            desynced = true;
+                        }
+                        mirror.reset();
+                        resync.store(true, Ordering::Relaxed);
+                    }
+                },
+            },
+            _ => {}
         }
+    }
+    counts.objects_in_view = mirror.len() as u64;
+    counts
+}
+
+/// Teaches `bot` the objects entering its view (and those that changed kind); its own city
+/// becomes its home, its own marches are no targets.
+fn learn_from_delta(bot: &mut Bot, me: PlayerId, delta: &ObserverDelta) {
+    let replaced = delta.update.iter().filter_map(|u| match &u.body {
+        dominion_sim::aoi::BodyUpdate::Replaced(body) => Some((u.id, u.pos, body)),
+        _ => None,
+    });
+    let entered = delta
+        .enter
+        .iter()
+        .map(|v: &ObjectView| (v.id, Some(v.pos), &v.body));
+    for (id, pos, body) in entered.chain(replaced) {
+        let kind = match body {
+            Body::Field { .. } => TargetKind::Field,
+            Body::Monster { .. } => TargetKind::Monster,
+            Body::City { owner } if *owner == me => {
+                if let Some(p) = pos {
+                    bot.set_home(p.x, p.y);
+                }
+                continue;
+            }
+            Body::City { .. } => TargetKind::City,
+            Body::March(m) if m.owner == me => continue,
+            Body::March(_) => TargetKind::March,
+            Body::CitySlot => continue,
+        };
+        bot.learn_object(id.0, kind);
     }
 }
 
@@ -365,11 +422,22 @@ async fn command_loop(
     }
 }
 
-async fn pan_loop(client: &Client, bot: &Mutex<Bot>, shared: &Shared, deadline: Instant) {
+async fn pan_loop(
+    client: &Client,
+    bot: &Mutex<Bot>,
+    shared: &Shared,
+    deadline: Instant,
+    resync: &AtomicBool,
+) {
     let mut next = Instant::now() + lock(bot).next_pan_delay();
     while next < deadline {
         sleep_until(next).await;
-        let viewport = lock(bot).next_pan();
+        // After a mirror desync, ask for the same view again (the server re-sends it whole).
+        let viewport = if resync.swap(false, Ordering::Relaxed) {
+            lock(bot).viewport()
+        } else {
+            lock(bot).next_pan()
+        };
         let t = Instant::now();
         match client.set_viewport(viewport).await {
             Ok(_) => {
@@ -466,6 +534,94 @@ mod tests {
         }
         assert_eq!(pool.ids.len(), POOL_SIZE);
         assert_eq!(pool.ids.front(), Some(&100));
+    }
+
+    fn view(id: u64, x: u16, body: Body) -> ObjectView {
+        ObjectView {
+            id: dominion_sim::types::ObjectId(id),
+            pos: dominion_sim::types::TilePos::new(x, 7),
+            body,
+        }
+    }
+
+    fn world_delta(tick: u64, enter: Vec<ObjectView>, leave: Vec<u64>) -> ServerMessage {
+        let d = ObserverDelta {
+            tick,
+            enter,
+            update: Vec::new(),
+            leave: leave
+                .into_iter()
+                .map(dominion_sim::types::ObjectId)
+                .collect(),
+        };
+        ServerMessage::WorldDelta(delta::encode(&d).expect("encode delta"))
+    }
+
+    #[tokio::test]
+    async fn pushes_feed_the_mirror_and_the_bot() {
+        let me = PlayerId::compose(1, 1);
+        let other = PlayerId::compose(2, 1);
+        let bot = Arc::new(Mutex::new(Bot::new(&ScenarioConfig::default(), 0)));
+        let resync = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let reader = tokio::spawn(read_pushes(rx, bot.clone(), me, resync.clone()));
+        let field = Body::Field {
+            kind: dominion_sim::types::ResourceKind::Wood,
+            level: 2,
+            remaining: 5000,
+        };
+        let monster = Body::Monster { kind: 0, level: 1 };
+        tx.send(world_delta(
+            5,
+            vec![
+                view(10, 1, field),
+                view(11, 2, monster),
+                view(12, 3, Body::City { owner: other }),
+                view(13, 40, Body::City { owner: me }),
+                view(14, 5, Body::CitySlot),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+        // Leaving an object the mirror does not hold: the views diverged.
+        tx.send(world_delta(6, vec![], vec![999])).await.unwrap();
+        tx.send(world_delta(7, vec![], vec![998])).await.unwrap();
+        // A payload that does not decode is a protocol error.
+        tx.send(ServerMessage::WorldDelta(dominion_net::proto::WorldDelta {
+            tick: 8,
+            payload: vec![1, 2, 3],
+        }))
+        .await
+        .unwrap();
+        tx.send(world_delta(9, vec![view(20, 9, Body::CitySlot)], vec![]))
+            .await
+            .unwrap();
+        drop(tx);
+        let counts = reader.await.unwrap();
+        assert_eq!(counts.pushes.get("WorldDelta"), Some(&5));
+        assert_eq!(counts.deltas_applied, 2);
+        assert_eq!(counts.errors_of(ErrorKind::Desync), 1, "one per divergence");
+        assert_eq!(counts.errors_of(ErrorKind::Protocol), 1);
+        assert!(
+            resync.load(Ordering::Relaxed),
+            "the pan loop is asked to resync"
+        );
+        assert_eq!(
+            counts.objects_in_view, 1,
+            "reset at the desync, then one slot"
+        );
+        let b = lock(&bot);
+        assert_eq!(
+            b.known_objects().collect::<Vec<_>>(),
+            [
+                (10, TargetKind::Field),
+                (11, TargetKind::Monster),
+                (12, TargetKind::City)
+            ],
+            "own city and slots are no targets"
+        );
+        assert_eq!(b.city(), Some((40, 7)), "own city is home");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //!
 //! The behaviour imitates a player on a phone: the viewport moves in small drags, sometimes jumps
 //! across the map (a bookmark, a search) and sometimes zooms; commands are mostly marches
-//! (gather, attack, scout, a few reinforcements) at objects the bot has heard of, recalls of its
-//! own marches, and now and then a city relocation.
+//! (gather, attack, scout, a few reinforcements) at objects the bot has seen (fields for
+//! gathering, monsters, cities and marches for attacks...), recalls of its own marches, and now
+//! and then a city relocation. Objects of unknown kind, then plausible ids, fill in when it has
+//! seen nothing suitable.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -48,6 +50,36 @@ const BASE_VIEW: (f64, f64) = (24.0, 14.0);
 const MAX_KNOWN_TARGETS: usize = 256;
 /// Own marches a bot tracks for recalls (the default queue limit is 5).
 const MAX_OWN_MARCHES: usize = 16;
+
+/// What a bot knows about a target id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// A resource field (gather).
+    Field,
+    /// A monster (attack, scout).
+    Monster,
+    /// Another player's city (attack, scout, reinforce).
+    City,
+    /// Another player's march (attack, scout).
+    March,
+    /// Heard of (another bot's outcome), kind unknown.
+    Unknown,
+}
+
+impl TargetKind {
+    /// True if `mission` (wire code) may aim at this kind.
+    pub fn suits(self, mission: u8) -> bool {
+        match mission {
+            0 => self == TargetKind::Field,
+            1 => matches!(
+                self,
+                TargetKind::Monster | TargetKind::City | TargetKind::March
+            ),
+            2 => self == TargetKind::City,
+            _ => self != TargetKind::Unknown,
+        }
+    }
+}
 
 /// Refusal codes the bot reacts to (see the root crate's `commands::refusal_code`).
 mod refusal {
@@ -100,7 +132,7 @@ pub struct Bot {
     viewport: SetViewport,
     city: Option<(u16, u16)>,
     own_marches: VecDeque<u64>,
-    known_targets: VecDeque<u64>,
+    known_targets: VecDeque<(u64, TargetKind)>,
 }
 
 impl Bot {
@@ -151,6 +183,11 @@ impl Bot {
 
     /// Target ids the bot has learned, oldest first.
     pub fn known_targets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.known_targets.iter().map(|&(id, _)| id)
+    }
+
+    /// Learned targets with their kinds, oldest first.
+    pub fn known_objects(&self) -> impl Iterator<Item = (u64, TargetKind)> + '_ {
         self.known_targets.iter().copied()
     }
 
@@ -170,16 +207,33 @@ impl Bot {
         scale(self.config.pan_interval, 0.5 + self.rng.unit())
     }
 
-    /// Remembers an object id as a possible target (from world deltas or other bots' outcomes).
+    /// Remembers an object id of unknown kind as a possible target (from other bots' outcomes).
     /// The bot's own marches are not targets.
     pub fn learn_target(&mut self, id: u64) {
-        if id == 0 || self.own_marches.contains(&id) || self.known_targets.contains(&id) {
+        self.learn_object(id, TargetKind::Unknown);
+    }
+
+    /// Remembers an object seen in the bot's view (from world deltas). A known id keeps its
+    /// place; its kind is updated unless the new one is [`TargetKind::Unknown`].
+    pub fn learn_object(&mut self, id: u64, kind: TargetKind) {
+        if id == 0 || self.own_marches.contains(&id) {
+            return;
+        }
+        if let Some(known) = self.known_targets.iter_mut().find(|(k, _)| *k == id) {
+            if kind != TargetKind::Unknown {
+                known.1 = kind;
+            }
             return;
         }
         if self.known_targets.len() == MAX_KNOWN_TARGETS {
             self.known_targets.pop_front();
         }
-        self.known_targets.push_back(id);
+        self.known_targets.push_back((id, kind));
+    }
+
+    /// Sets the bot's city tile (seen in its view, or after a relocation).
+    pub fn set_home(&mut self, x: u16, y: u16) {
+        self.city = Some((x, y));
     }
 
     /// Moves the viewport: mostly a small drag, sometimes a jump across the map or home, sometimes
@@ -257,7 +311,7 @@ impl Bot {
                     self.own_marches.pop_front();
                 }
                 self.own_marches.push_back(*march_id);
-                self.known_targets.retain(|&t| t != *march_id);
+                self.known_targets.retain(|&(t, _)| t != *march_id);
             }
             CommandOutcome::Recalled { march_id, .. } => self.forget_march(*march_id),
             CommandOutcome::Relocated { x, y, .. } => {
@@ -269,7 +323,7 @@ impl Bot {
                     refusal::UNKNOWN_MARCH | refusal::NOT_YOUR_MARCH | refusal::ALREADY_RETURNING,
                 ) => self.forget_march(*march_id),
                 (CommandBody::SendMarch { target, .. }, refusal::TARGET_GONE) => {
-                    self.known_targets.retain(|t| t != target);
+                    self.known_targets.retain(|(t, _)| t != target);
                 }
                 _ => {}
             },
@@ -283,11 +337,14 @@ impl Bot {
     fn send_march(&mut self) -> CommandBody {
         let weights: Vec<u32> = MISSIONS.iter().map(|&(_, w)| w).collect();
         let mission = MISSIONS[self.rng.weighted(&weights).unwrap_or(0)].0;
-        let target = if !self.known_targets.is_empty() && self.rng.chance(0.6) {
-            let i = self.rng.below(self.known_targets.len() as u64) as usize;
-            self.known_targets[i]
-        } else {
-            self.rng.between(1, self.config.max_object_id.max(1))
+        // Something seen that suits the mission; else something heard of; else a plausible id.
+        let suitable = self.pick_known(|k| k.suits(mission));
+        let target = match suitable {
+            Some(id) if self.rng.chance(0.9) => id,
+            _ => match self.pick_known(|k| k == TargetKind::Unknown) {
+                Some(id) if self.rng.chance(0.6) => id,
+                _ => self.rng.between(1, self.config.max_object_id.max(1)),
+            },
         };
         let troops = if mission == SCOUT {
             Vec::new()
@@ -306,6 +363,24 @@ impl Bot {
             target,
             mission,
         }
+    }
+
+    /// A random learned target whose kind passes `filter`.
+    fn pick_known(&mut self, filter: impl Fn(TargetKind) -> bool) -> Option<u64> {
+        let n = self
+            .known_targets
+            .iter()
+            .filter(|(_, k)| filter(*k))
+            .count();
+        if n == 0 {
+            return None;
+        }
+        let i = self.rng.below(n as u64) as usize;
+        self.known_targets
+            .iter()
+            .filter(|(_, k)| filter(*k))
+            .nth(i)
+            .map(|&(id, _)| id)
     }
 
     /// A drag of up to a quarter of the span, either way, never zero.
@@ -571,6 +646,53 @@ mod tests {
             },
         );
         assert_eq!(bot.city(), Some((12, 34)));
+    }
+
+    #[test]
+    fn marches_aim_at_seen_objects_that_suit_the_mission() {
+        let c = ScenarioConfig {
+            mix: CommandMix {
+                march: 1,
+                recall: 0,
+                relocate: 0,
+            },
+            ..config()
+        };
+        let mut bot = Bot::new(&c, 8);
+        bot.learn_object(10, TargetKind::Field);
+        bot.learn_object(11, TargetKind::Monster);
+        bot.learn_object(12, TargetKind::City);
+        bot.learn_target(12); // already known as a city: stays a city
+        assert_eq!(
+            bot.known_objects().collect::<Vec<_>>(),
+            [
+                (10, TargetKind::Field),
+                (11, TargetKind::Monster),
+                (12, TargetKind::City)
+            ]
+        );
+        let (mut suited, mut total) = (0, 0);
+        for _ in 0..2000 {
+            let CommandBody::SendMarch {
+                target, mission, ..
+            } = bot.next_command()
+            else {
+                panic!("only marches in this mix");
+            };
+            total += 1;
+            let kind = match target {
+                10 => TargetKind::Field,
+                11 => TargetKind::Monster,
+                12 => TargetKind::City,
+                _ => continue,
+            };
+            assert!(kind.suits(mission), "{target} for mission {mission}");
+            suited += 1;
+        }
+        // 90 % aim at a suitable seen object; the rest at plausible ids.
+        assert!(suited > total * 85 / 100, "{suited} of {total}");
+        bot.set_home(5, 6);
+        assert_eq!(bot.city(), Some((5, 6)));
     }
 
     #[test]
