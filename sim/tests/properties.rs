@@ -12,8 +12,8 @@ use dominion_sim::city::Players;
 use dominion_sim::command::Command;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::map::{GeneratedMap, MapObject, generate_map};
-use dominion_sim::march::Mission;
 use dominion_sim::march::path::octile;
+use dominion_sim::march::{MarchClock, MarchTimers, Mission};
 use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
 use proptest::prelude::*;
 
@@ -156,6 +156,22 @@ fn run(stream: Vec<(u8, u8, Draw)>) {
             .count();
         ledger.book(&events);
         ledger.check(&mut k);
+        let mut clocks: Vec<(u64, ObjectId)> = k
+            .world
+            .query::<&MarchClock>()
+            .iter(&k.world)
+            .filter(|c| c.next != MarchClock::IDLE)
+            .map(|c| (c.next, c.id))
+            .collect();
+        clocks.sort_unstable();
+        let timers: Vec<(u64, ObjectId)> = k
+            .world
+            .resource::<MarchTimers>()
+            .0
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(clocks, timers, "the timer set mirrors the march clocks");
         let limit = assets.marches.march.queue_limit;
         let marches = k.marches();
         for (p, r) in &k.world.resource::<Players>().0 {
