@@ -6,10 +6,12 @@
 
 pub mod assets;
 pub mod commands;
+pub mod datafix;
 pub mod driver;
 pub mod gateway;
 pub mod login;
 pub mod metrics;
+pub mod persist;
 pub mod preview;
 pub mod serve;
 pub mod tick_loop;

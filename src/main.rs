@@ -60,6 +60,9 @@ enum Command {
         /// File holding the platform's HMAC secret; without it any login token is accepted (dev).
         #[arg(long)]
         auth_secret_file: Option<PathBuf>,
+        /// Milliseconds between incremental saves (a crash loses at most this window).
+        #[arg(long, default_value_t = 1000)]
+        save_interval_ms: u64,
     },
     /// Render the map a seed and assets folder generate to a PNG (one pixel per tile).
     PreviewMap {
@@ -72,6 +75,18 @@ enum Command {
         /// Output PNG file.
         #[arg(long, default_value = "map.png")]
         out: PathBuf,
+    },
+    /// Run the registered data fixes (schema migrations) over every stored document.
+    Datafix {
+        /// List what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Data folder of the embedded store.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Store URL (default: sqlite in --data).
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Validate an assets folder: print every error (file:line: field: message), or a summary.
     CheckAssets {
@@ -97,6 +112,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Datafix {
+            dry_run,
+            data,
+            store,
+        } => {
+            init_tracing();
+            match dominion::datafix::run(&data, store.as_deref(), dry_run) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dominion: datafix: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::PreviewMap { assets, seed, out } => {
             let assets = match load_dir(&assets) {
                 Ok(a) => a,
@@ -129,6 +161,7 @@ fn main() -> ExitCode {
             coordination,
             server_id,
             auth_secret_file,
+            save_interval_ms,
         } => {
             init_tracing();
             let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
@@ -150,6 +183,7 @@ fn main() -> ExitCode {
                 coordination_url: coordination,
                 server_id,
                 auth_secret,
+                save_interval: std::time::Duration::from_millis(save_interval_ms),
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -34,6 +34,16 @@ pub struct Metrics {
     pub config_version: IntGauge,
     /// Rejected asset reloads.
     pub config_reload_failures: IntCounter,
+    /// Save batches waiting for the database.
+    pub save_queue_depth: IntGauge,
+    /// Save batches written.
+    pub save_batches: IntGauge,
+    /// Failed save attempts (each is retried).
+    pub save_failures: IntGauge,
+    /// 1 while the database is failing, else 0.
+    pub save_failing: IntGauge,
+    /// Unix ms of the last successful save.
+    pub save_last_success: IntGauge,
 }
 
 impl Metrics {
@@ -80,6 +90,22 @@ impl Metrics {
                 "config_reload_failures_total",
                 "Asset reloads rejected as invalid",
             ),
+            save_queue_depth: IntGauge::new(
+                "save_queue_depth",
+                "Save batches waiting for the database",
+            )
+            .expect("static metric definition"),
+            save_batches: IntGauge::new("save_batches_written", "Save batches written")
+                .expect("static metric definition"),
+            save_failures: IntGauge::new("save_failures", "Failed save attempts (each is retried)")
+                .expect("static metric definition"),
+            save_failing: IntGauge::new("save_failing", "1 while the database is failing")
+                .expect("static metric definition"),
+            save_last_success: IntGauge::new(
+                "save_last_success_unix_ms",
+                "Unix milliseconds of the last successful save",
+            )
+            .expect("static metric definition"),
             registry,
         };
         let r = &m.registry;
@@ -93,10 +119,28 @@ impl Metrics {
             Box::new(m.entities.clone()),
             Box::new(m.config_version.clone()),
             Box::new(m.config_reload_failures.clone()),
+            Box::new(m.save_queue_depth.clone()),
+            Box::new(m.save_batches.clone()),
+            Box::new(m.save_failures.clone()),
+            Box::new(m.save_failing.clone()),
+            Box::new(m.save_last_success.clone()),
         ] {
             r.register(c).expect("each metric is registered once");
         }
         m
+    }
+
+    /// Copies the save writer's counters into the gauges.
+    pub fn observe_saves(&self, s: &dominion_persistence::SaveStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.save_queue_depth
+            .set(s.queue_depth.load(Relaxed) as i64);
+        self.save_batches
+            .set(s.batches_written.load(Relaxed) as i64);
+        self.save_failures.set(s.failures.load(Relaxed) as i64);
+        self.save_failing.set(i64::from(s.failing.load(Relaxed)));
+        self.save_last_success
+            .set(s.last_success_unix_ms.load(Relaxed));
     }
 
     /// The text exposition of every metric.

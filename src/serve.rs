@@ -8,15 +8,15 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context;
-use dominion_sim::Kingdom;
 
 use dominion_net::transport::{Server, ServerOptions};
-use dominion_persistence::{CoordinationConfig, Migrations, StoreConfig};
+use dominion_persistence::{CoordinationConfig, KingdomId, Migrations, StoreConfig};
 
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
 use crate::metrics::{self, Metrics};
+use crate::persist::{Persister, load_or_generate};
 use crate::tick_loop::{Stop, run_ticks};
 use crate::watch::watch_assets;
 use crate::world_bridge::WorldBridge;
@@ -46,6 +46,8 @@ pub struct ServeOptions {
     pub server_id: u16,
     /// HMAC secret for platform tokens; `None` = development mode, any token accepted.
     pub auth_secret: Option<Vec<u8>>,
+    /// How often changed entities are saved (a crash loses at most this much).
+    pub save_interval: std::time::Duration,
 }
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
@@ -92,22 +94,6 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         });
     }
 
-    let started = Instant::now();
-    let mut kingdom = Kingdom::generate(opts.seed, Arc::new(assets));
-    let counts = kingdom.object_counts();
-    tracing::info!(
-        seed = opts.seed,
-        objects = counts.total(),
-        resource_fields = counts.resource_fields,
-        monsters = counts.monsters,
-        city_slots = counts.city_slots,
-        took_ms = started.elapsed().as_millis() as u64,
-        "kingdom generated"
-    );
-    metrics
-        .config_version
-        .set(i64::from(kingdom.config().version));
-
     // Persistence: the account store and coordination (presence, login locks).
     let store_url = opts
         .store_url
@@ -127,6 +113,71 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
     tracing::info!(store = %store_cfg.redacted(), coordination = %coord_cfg.redacted(), "persistence ready");
 
+    // The world: loaded from the store if one was saved there, else generated. Taking the
+    // kingdom's epoch fences out any older instance still writing.
+    let kingdom_id = KingdomId(u32::from(opts.server_id));
+    let migrations = Arc::new(Migrations::builtin());
+    let started = Instant::now();
+    let (mut kingdom, loaded) = runtime
+        .block_on(load_or_generate(
+            store.as_ref(),
+            &migrations,
+            kingdom_id,
+            opts.seed,
+            Arc::new(assets),
+        ))
+        .context("loading the kingdom from the store")?;
+    let counts = kingdom.object_counts();
+    tracing::info!(
+        seed = opts.seed,
+        tick = kingdom.tick_count(),
+        objects = counts.total(),
+        resource_fields = counts.resource_fields,
+        monsters = counts.monsters,
+        city_slots = counts.city_slots,
+        took_ms = started.elapsed().as_millis() as u64,
+        "kingdom {}",
+        if loaded {
+            "loaded from the store"
+        } else {
+            "generated"
+        }
+    );
+    if loaded {
+        println!(
+            "dominion: kingdom loaded from the store at tick {} ({} objects)",
+            kingdom.tick_count(),
+            counts.total()
+        );
+    }
+    metrics
+        .config_version
+        .set(i64::from(kingdom.config().version));
+    let epoch = runtime
+        .block_on(store.bump_epoch(kingdom_id))
+        .context("taking the kingdom's owner epoch")?;
+    let save_interval_ticks = (opts.save_interval.as_secs_f64()
+        * f64::from(kingdom.config().assets.world.tick_hz))
+    .ceil()
+    .max(1.0) as u64;
+    let save_started = Instant::now();
+    let persister = {
+        let _guard = runtime.enter();
+        Persister::start(
+            store.clone(),
+            kingdom_id,
+            epoch,
+            save_interval_ticks,
+            &mut kingdom,
+        )
+    };
+    tracing::info!(
+        epoch,
+        save_interval_ticks,
+        gather_ms = save_started.elapsed().as_millis() as u64,
+        "persistence enabled; first save queued"
+    );
+
     // Network: the QUIC server, the gateway task and the tick thread's bridge.
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
     net_opts.cert_files = opts.cert.clone();
@@ -142,11 +193,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let login = Arc::new(LoginService::new(
         store.clone(),
         coord.clone(),
-        Arc::new(Migrations::builtin()),
+        migrations.clone(),
         verifier,
         LoginSettings::new(opts.server_id, instance_id),
     ));
-    let tick = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
     let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone());
     runtime.spawn(
         Gateway {
@@ -178,6 +229,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let tick_metrics = metrics.clone();
     let tick_stop = stop.clone();
     let limit = opts.ticks;
+    let mut persister = persister;
     let tick_thread = std::thread::Builder::new()
         .name("tick".into())
         .spawn(move || {
@@ -188,13 +240,24 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 &tick_stop,
                 limit,
                 Some(&mut bridge),
+                Some(&mut persister),
             );
-            (why, kingdom.tick_count())
+            (why, kingdom, persister)
         })
         .context("starting the tick thread")?;
-    let (why, last_tick) = tick_thread
+    let (why, mut kingdom, persister) = tick_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the tick thread panicked"))?;
+    let last_tick = kingdom.tick_count();
+    let flush_started = Instant::now();
+    match runtime.block_on(persister.shutdown(&mut kingdom)) {
+        Ok(()) => tracing::info!(
+            last_tick,
+            took_ms = flush_started.elapsed().as_millis() as u64,
+            "world saved"
+        ),
+        Err(e) => tracing::error!(last_tick, "final save failed: {e}"),
+    }
 
     let _ = shutdown_tx.send(true);
     runtime.block_on(server.shutdown("server shutting down", std::time::Duration::from_secs(2)));

@@ -11,6 +11,7 @@ use dominion_sim::schedule::TickPhase;
 
 use crate::driver::{Pace, TickDriver};
 use crate::metrics::Metrics;
+use crate::persist::Persister;
 use crate::watch::Reload;
 use crate::world_bridge::WorldBridge;
 
@@ -31,7 +32,9 @@ pub fn run_ticks(
     stop: &Arc<AtomicBool>,
     limit: Option<u64>,
     mut bridge: Option<&mut WorldBridge>,
+    mut persist: Option<&mut Persister>,
 ) -> Stop {
+    let save_stats = persist.as_ref().map(|p| p.stats());
     let world_cfg = kingdom.config().assets.world.clone();
     let mut driver = TickDriver::new(
         world_cfg.tick_hz,
@@ -100,6 +103,12 @@ pub fn run_ticks(
                     "config version {version} applied"
                 );
             }
+        }
+        if let Some(p) = persist.as_deref_mut() {
+            p.after_tick(kingdom);
+        }
+        if let Some(stats) = &save_stats {
+            metrics.observe_saves(stats);
         }
         ran += 1;
         if kingdom.tick_count().is_multiple_of(50) {

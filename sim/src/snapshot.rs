@@ -1,8 +1,8 @@
 //! The world as plain data, for persistence and rotation: export the whole state, rebuild a
 //! kingdom from it, and track which entities changed since the last save.
 //!
-//! Everything derivable (the object index, per-player march counts, gatherer marks, path caches)
-//! is rebuilt on import rather than stored, so the stored form has one source of truth.
+//! Everything derivable (the object index, march timers, per-player march counts, gatherer marks,
+//! path caches) is rebuilt on import rather than stored, so the stored form has one source of truth.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::map::{
     CitySlot, GeneratedMap, MapObject, Monster, NextObjectId, ObjectIndex, ResourceField, Respawn,
     Respawns, Terrain,
 };
-use crate::march::{BattleCounter, March, MarchClock, MarchState};
+use crate::march::{BattleCounter, March, MarchClock, MarchState, MarchTimers};
 use crate::types::{ObjectId, PlayerId};
 
 /// What stands on a map object's tile.
@@ -384,8 +384,12 @@ impl Kingdom {
                 });
             }
         }
+        let mut timers = MarchTimers::default();
         for s in marches {
             let id = s.march.id;
+            if s.next_event != MarchClock::IDLE {
+                timers.0.insert((s.next_event, id));
+            }
             if !seen.insert(id) {
                 return Err(RestoreError::DuplicateId(id));
             }
@@ -413,6 +417,7 @@ impl Kingdom {
             }
         }
         world.insert_resource(index);
+        world.insert_resource(timers);
         world.insert_resource(Players(records));
         world.insert_resource(FreeCitySlots(meta.free_city_slots));
         let mut respawns = Respawns::default();

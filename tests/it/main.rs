@@ -4,5 +4,6 @@ mod assets_golden;
 mod hot_reload;
 mod login;
 mod map_determinism;
+mod persistence;
 mod serve_smoke;
 mod support;

@@ -54,6 +54,10 @@ impl Tile {
     pub fn bits(self) -> u8 {
         self.0
     }
+    /// A tile from its packed byte (as stored by [`Tile::bits`]).
+    pub fn from_bits(bits: u8) -> Self {
+        Tile(bits)
+    }
 }
 
 /// The whole tile grid, row-major.

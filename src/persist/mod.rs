@@ -1,0 +1,196 @@
+//! The kingdom's persistence: load the world at start, save what changed every save interval,
+//! flush at shutdown. Writes go through the persistence crate's [`SaveQueue`], so the tick thread
+//! only gathers records; encoding and database IO happen on the writer task, with retries.
+
+mod mapping;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dominion_persistence::{
+    FreeSlotsRecord, KingdomId, MapObjectRecord, MarchRecord, Migrations, PlayerRecord, SaveQueue,
+    SaveQueueConfig, SaveStats, Store, StoreError, TerrainRecord, WorldMetaRecord, WriteBatch,
+    load_record, load_records,
+};
+use dominion_sim::Kingdom;
+use dominion_sim::config::Assets;
+use dominion_sim::snapshot::WorldState;
+
+pub use mapping::{StoredWorld, digest_hex, world_from_records};
+use mapping::{free_slots_record, march_record, meta_record, object_records, terrain_record};
+
+/// Why the stored world could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored documents don't form a world.
+    #[error("the stored world is inconsistent: {0}")]
+    Inconsistent(String),
+    /// Parts of the world are missing.
+    #[error("the stored world is incomplete: {0} is missing")]
+    Missing(&'static str),
+}
+
+/// Loads the kingdom's world from the store; `None` if none was ever saved.
+pub async fn load_world(
+    store: &dyn Store,
+    migrations: &Migrations,
+    kingdom: KingdomId,
+) -> Result<Option<WorldState>, LoadError> {
+    let Some(meta) = load_record::<WorldMetaRecord>(store, migrations, kingdom, "world").await?
+    else {
+        return Ok(None);
+    };
+    let terrain = load_record::<TerrainRecord>(store, migrations, kingdom, "terrain")
+        .await?
+        .ok_or(LoadError::Missing("the terrain"))?;
+    let free_slots = load_record::<FreeSlotsRecord>(store, migrations, kingdom, "free_city_slots")
+        .await?
+        .ok_or(LoadError::Missing("the free city slots"))?;
+    let objects = load_records::<MapObjectRecord>(store, migrations, kingdom).await?;
+    let players = load_records::<PlayerRecord>(store, migrations, kingdom).await?;
+    let marches = load_records::<MarchRecord>(store, migrations, kingdom).await?;
+    world_from_records(StoredWorld {
+        meta,
+        terrain,
+        free_slots,
+        objects,
+        players,
+        marches,
+    })
+    .map(Some)
+    .map_err(LoadError::Inconsistent)
+}
+
+/// Gathers changed entities into write batches on the tick thread and hands them to the queue.
+pub struct Persister {
+    queue: SaveQueue,
+    kingdom: KingdomId,
+    interval_ticks: u64,
+    last_save_tick: u64,
+    config_digest: String,
+}
+
+impl Persister {
+    /// Starts saving `kingdom` with `epoch` (the caller has taken it) every `interval_ticks`.
+    /// Must be called inside a tokio runtime (the writer task is spawned on it).
+    pub fn start(
+        store: Arc<dyn Store>,
+        kingdom: KingdomId,
+        epoch: u64,
+        interval_ticks: u64,
+        world: &mut Kingdom,
+    ) -> Persister {
+        let queue = SaveQueue::spawn(store, kingdom, epoch, SaveQueueConfig::default());
+        world.track_changes();
+        let config_digest = digest_hex(&world.config().assets.digest);
+        let mut p = Persister {
+            queue,
+            kingdom,
+            interval_ticks: interval_ticks.max(1),
+            last_save_tick: world.tick_count(),
+            config_digest,
+        };
+        // The terrain never changes: written once with the first save.
+        let mut first = WriteBatch::new(kingdom);
+        first.upsert(terrain_record(
+            world.world.resource::<dominion_sim::map::Terrain>(),
+        ));
+        p.save_changes(world, first);
+        p
+    }
+
+    /// The writer's counters (for metrics).
+    pub fn stats(&self) -> Arc<SaveStats> {
+        self.queue.stats()
+    }
+
+    /// Saves if a save interval has passed since the last save. Never waits on the database.
+    pub fn after_tick(&mut self, world: &mut Kingdom) {
+        if world.tick_count() >= self.last_save_tick + self.interval_ticks {
+            self.save_changes(world, WriteBatch::new(self.kingdom));
+        }
+    }
+
+    /// Queues everything changed since the last save, plus the world meta.
+    pub fn save_changes(&mut self, world: &mut Kingdom, mut batch: WriteBatch) {
+        let started = Instant::now();
+        self.config_digest = digest_hex(&world.config().assets.digest);
+        let changes = world.take_changes();
+        let alliances: BTreeMap<_, _> = world
+            .export_players()
+            .into_iter()
+            .map(|p| (p.player, p.alliance))
+            .collect();
+        let (objects, marches) = world.export_entities(&changes.changed);
+        for o in &objects {
+            let (record, player) = object_records(o, &alliances);
+            batch.upsert(record);
+            if let Some(p) = player {
+                batch.upsert(p);
+            }
+        }
+        for m in &marches {
+            batch.upsert(march_record(m));
+        }
+        if changes.players {
+            // Alliance changes live on player records: rewrite every city's owner record.
+            let ids = mapping::id_set(world.export_players().into_iter().map(|p| p.city));
+            let (cities, _) = world.export_entities(&ids);
+            for c in &cities {
+                if let (_, Some(p)) = object_records(c, &alliances) {
+                    batch.upsert(p);
+                }
+            }
+        }
+        for id in &changes.removed {
+            // An id is either a map object or a march; deleting both keys is idempotent.
+            let key = id.0.to_string();
+            batch.delete::<MapObjectRecord>(&key);
+            batch.delete::<MarchRecord>(&key);
+        }
+        let meta = world.export_meta();
+        if changes.free_slots {
+            batch.upsert(free_slots_record(&meta));
+        }
+        batch.upsert(meta_record(&meta, &self.config_digest));
+        let ops = batch.len();
+        if let Err(e) = self.queue.submit(batch) {
+            tracing::error!("saving tick {} failed: {e}", meta.tick);
+        }
+        self.last_save_tick = meta.tick;
+        tracing::debug!(
+            tick = meta.tick,
+            ops,
+            gather_ms = started.elapsed().as_secs_f64() * 1e3,
+            "save queued"
+        );
+    }
+
+    /// Saves the last changes and waits until everything queued is written.
+    pub async fn shutdown(mut self, world: &mut Kingdom) -> Result<(), StoreError> {
+        self.save_changes(world, WriteBatch::new(self.kingdom));
+        self.queue.shutdown().await
+    }
+}
+
+/// Builds the kingdom: from the store if a world was saved there, else freshly generated.
+/// Returns the kingdom and whether it was loaded.
+pub async fn load_or_generate(
+    store: &dyn Store,
+    migrations: &Migrations,
+    kingdom: KingdomId,
+    seed: u64,
+    assets: Arc<Assets>,
+) -> anyhow::Result<(Kingdom, bool)> {
+    match load_world(store, migrations, kingdom).await? {
+        Some(state) => {
+            let k = Kingdom::from_state(assets, state)?;
+            Ok((k, true))
+        }
+        None => Ok((Kingdom::generate(seed, assets), false)),
+    }
+}
