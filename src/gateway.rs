@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dominion_net::proto::{ClientMessage, LoginOk, ServerMessage, ViewportSet};
+use dominion_net::proto::{ClientMessage, LoginOk, ServerMessage};
 use dominion_net::transport::{ServerEvent, ServerHandle, SessionId};
 use tokio::sync::mpsc;
 
@@ -44,6 +44,7 @@ impl Gateway {
                 reason,
             } => {
                 tracing::debug!(?session, ?player, reason, "disconnected");
+                let _ = self.world.send(WorldInput::SessionClosed { session });
                 if let Some(player) = player {
                     let login = self.login.clone();
                     tokio::spawn(async move { login.logout(player).await });
@@ -97,11 +98,11 @@ impl Gateway {
                 });
             }
             ClientMessage::SetViewport(viewport) => {
-                let _ = self.net.reply(
+                let _ = self.world.send(WorldInput::Viewport {
                     session,
                     request_id,
-                    &ServerMessage::from(ViewportSet { viewport }),
-                );
+                    viewport,
+                });
             }
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use dominion_net::proto::{CommandBody, CommandResult, ServerMessage};
+use dominion_net::proto::delta::encode as encode_delta;
+use dominion_net::proto::{CommandBody, CommandResult, ServerMessage, SetViewport, ViewportSet};
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_sim::Kingdom;
+use dominion_sim::aoi::{Observers, Viewport};
 use dominion_sim::city::FoundCityError;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::types::PlayerId;
@@ -27,6 +29,20 @@ pub enum WorldInput {
         /// The player.
         player: PlayerId,
         /// Their session.
+        session: SessionId,
+    },
+    /// The session watches a new viewport; the applied (clamped) one is replied.
+    Viewport {
+        /// The session (its id is the AOI observer id).
+        session: SessionId,
+        /// Echoed in the reply.
+        request_id: u32,
+        /// The requested viewport.
+        viewport: SetViewport,
+    },
+    /// The session ended: stop computing its interest.
+    SessionClosed {
+        /// The session.
         session: SessionId,
     },
     /// A gameplay command; the result is replied to `session` with `request_id`.
@@ -82,6 +98,34 @@ impl WorldBridge {
                         let _ = self.net.kick(session, 1100, e.to_string());
                     }
                 },
+                WorldInput::Viewport {
+                    session,
+                    request_id,
+                    viewport: v,
+                } => {
+                    let applied = kingdom
+                        .world
+                        .resource_mut::<Observers>()
+                        .set_viewport(session.0, Viewport::new(v.x, v.y, v.w, v.h, v.zoom));
+                    let viewport = SetViewport {
+                        x: applied.x,
+                        y: applied.y,
+                        w: applied.w,
+                        h: applied.h,
+                        zoom: applied.zoom,
+                    };
+                    let _ = self.net.reply(
+                        session,
+                        request_id,
+                        &ServerMessage::from(ViewportSet { viewport }),
+                    );
+                }
+                WorldInput::SessionClosed { session } => {
+                    kingdom
+                        .world
+                        .resource_mut::<Observers>()
+                        .remove_observer(session.0);
+                }
                 WorldInput::Command {
                     player,
                     session,
@@ -104,9 +148,21 @@ impl WorldBridge {
         }
     }
 
-    /// Replies command results from this tick's events; publishes the tick number.
-    pub fn after_tick(&mut self, kingdom: &Kingdom, events: &[WorldEvent]) {
+    /// Replies command results from this tick's events, pushes each observer's AOI delta, and
+    /// publishes the tick number.
+    pub fn after_tick(&mut self, kingdom: &mut Kingdom, events: &[WorldEvent]) {
         self.tick.store(kingdom.tick_count(), Ordering::Relaxed);
+        for (observer, delta) in kingdom.world.resource_mut::<Observers>().drain_deltas() {
+            match encode_delta(&delta) {
+                // A session that closed meanwhile is removed from the observers next tick.
+                Ok(message) => {
+                    let _ = self
+                        .net
+                        .push(SessionId(observer), &ServerMessage::from(message));
+                }
+                Err(e) => tracing::error!(observer, "encoding an AOI delta failed: {e}"),
+            }
+        }
         for event in events {
             if let WorldEvent::CommandResult {
                 player,

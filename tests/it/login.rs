@@ -186,3 +186,128 @@ fn production_tokens_are_verified() {
     });
     drop(server);
 }
+
+#[test]
+fn viewport_deltas_build_the_client_mirror_and_show_a_march() {
+    use dominion_net::mirror::Mirror;
+    use dominion_net::proto::SetViewport;
+    use dominion_sim::aoi::Body;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    runtime().block_on(async {
+        let (c, mut pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        let me = PlayerId(c.login(login("hana", "dev")).await.unwrap().player_id);
+        // The kingdom view (zoom 2) spans the whole 200x200 test map but shows cities only.
+        let applied = c
+            .set_viewport(SetViewport {
+                x: 0,
+                y: 0,
+                w: 200,
+                h: 200,
+                zoom: 2,
+            })
+            .await
+            .unwrap();
+        assert_eq!((applied.w, applied.h, applied.zoom), (200, 200, 2));
+        let mut mirror = Mirror::new();
+        let mut next_delta = async || loop {
+            match tokio::time::timeout(Duration::from_secs(10), pushes.recv()).await {
+                Ok(Some(ServerMessage::WorldDelta(d))) => break d,
+                Ok(Some(_)) => continue,
+                other => panic!("no world delta: {other:?}"),
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let city = loop {
+            let d = next_delta().await;
+            mirror.apply(&d).expect("valid delta");
+            assert!(
+                mirror
+                    .objects()
+                    .values()
+                    .all(|o| matches!(o.body, Body::City { .. } | Body::March(_))),
+                "zoom 2 shows cities and marches only"
+            );
+            if let Some(c) = mirror
+                .objects()
+                .values()
+                .find(|o| matches!(o.body, Body::City { owner } if owner == me))
+            {
+                break c.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "our city never entered the view"
+            );
+        };
+        // Zoom in around the city: a 64x64 close view (a bigger request is clamped).
+        let applied = c
+            .set_viewport(SetViewport {
+                x: city.pos.x.saturating_sub(32),
+                y: city.pos.y.saturating_sub(32),
+                w: 100,
+                h: 100,
+                zoom: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (applied.w, applied.h),
+            (64, 64),
+            "zoom 0 is clamped to 64x64"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !mirror
+            .objects()
+            .values()
+            .any(|o| matches!(o.body, Body::Monster { .. }))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no monster entered the close view"
+            );
+            let d = next_delta().await;
+            mirror.apply(&d).expect("valid delta");
+        }
+        // Send a scout to the nearest monster; the march enters the view.
+        let target = mirror
+            .objects()
+            .values()
+            .filter(|o| matches!(o.body, Body::Monster { .. }))
+            .min_by_key(|o| {
+                (i32::from(o.pos.x) - i32::from(city.pos.x)).abs()
+                    + (i32::from(o.pos.y) - i32::from(city.pos.y)).abs()
+            })
+            .expect("a monster in view")
+            .id;
+        let outcome = c
+            .command(CommandBody::SendMarch {
+                troops: vec![],
+                target: target.0,
+                mission: 3,
+            })
+            .await
+            .unwrap();
+        let CommandOutcome::MarchSent { march_id, .. } = outcome else {
+            panic!("scout refused: {outcome:?}");
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while mirror
+            .get(dominion_sim::types::ObjectId(march_id))
+            .is_none()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the march never entered the view"
+            );
+            let d = next_delta().await;
+            mirror.apply(&d).expect("valid delta");
+        }
+        assert!(matches!(
+            mirror.get(dominion_sim::types::ObjectId(march_id)).unwrap().body,
+            Body::March(ref m) if m.owner == me
+        ));
+    });
+    drop(server);
+}
