@@ -1,4 +1,4 @@
-//! Full save and load of a realistic world's records (50k marches + 300k map objects) on each
+//! `cargo bench --bench persistence`: full save and load of a realistic world's records (50k marches + 300k map objects) on each
 //! store backend, beside raw rkyv serialization of the same data in the same run (the floor),
 //! and the snapshot path rotation uses (rkyv bytes written/read as a chunked snapshot).
 //!
