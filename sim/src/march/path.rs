@@ -7,7 +7,7 @@
 //! region the search gives up after `budget` expanded tiles, never scanning the whole map.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use bevy_ecs::prelude::Resource;
 
@@ -47,7 +47,15 @@ pub struct PathScratch {
     parent: Vec<u32>,
     current: u32,
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Paths already found, by (start, goal), for the budget in `cache_budget`. The terrain never
+    /// changes in a running world and the search is deterministic, so a cached answer is exactly
+    /// what a new search would return; players re-sending to the same fields hit it.
+    cache: BTreeMap<(TilePos, TilePos), Result<Vec<TilePos>, NoPath>>,
+    cache_budget: u32,
 }
+
+/// Cached paths kept before the cache is emptied (about 100 bytes each).
+const CACHE_LIMIT: usize = 100_000;
 
 const NEIGHBOURS: [(i32, i32); 8] = [
     (1, 0),
@@ -65,6 +73,25 @@ impl PathScratch {
     /// exploring at most `budget` tiles. Returns the waypoints: start, every tile where the
     /// direction changes, and goal.
     pub fn find(
+        &mut self,
+        terrain: &Terrain,
+        start: TilePos,
+        goal: TilePos,
+        budget: u32,
+    ) -> Result<Vec<TilePos>, NoPath> {
+        if self.cache_budget != budget || self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+            self.cache_budget = budget;
+        }
+        if let Some(hit) = self.cache.get(&(start, goal)) {
+            return hit.clone();
+        }
+        let found = self.search(terrain, start, goal, budget);
+        self.cache.insert((start, goal), found.clone());
+        found
+    }
+
+    fn search(
         &mut self,
         terrain: &Terrain,
         start: TilePos,
@@ -308,10 +335,20 @@ mod tests {
             Err(NoPath::Blocked)
         );
         let open = grid(&["...................."; 20]);
+        let mut s = PathScratch::default();
         assert_eq!(
             s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 3),
             Err(NoPath::Unreachable),
             "a tiny budget gives up instead of searching on"
         );
+        assert!(
+            s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100)
+                .is_ok(),
+            "a new budget empties the cache"
+        );
+        let again = s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100);
+        let fresh =
+            PathScratch::default().find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100);
+        assert_eq!(again, fresh, "a cached path is the path a new search finds");
     }
 }
