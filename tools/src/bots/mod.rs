@@ -31,6 +31,21 @@
 //! mirror refuses (views diverged) is counted as a desync, and the bot resets its mirror and
 //! sends its viewport again.
 
+//!
+//! # Measured (2 cores shared by server and bots, release, 1200×1200 kingdom, 10 Hz)
+//!
+//! Server and bots at commit 42346b9, 20 s after a 200/s ramp, commands every 2 s and pans every
+//! 1 s per bot. Commands wait for the next tick, so command RTT has a floor of one tick period
+//! (p99 ≈ 100 ms even when idle); "passes" below means command p99 ≤ 150 ms and viewport
+//! p99 ≤ 50 ms, no failures.
+//!
+//! - Relocations only (`--mix 0,0,1`): 1500 bots pass (cmd p99 103 ms, viewport p99 6 ms,
+//!   ~0.15 server core-ms per session-second); 2000 fail (cmd p99 362 ms, viewport 310 ms).
+//! - Default mix (60 % marches): even 25 bots fail (cmd p99 248 ms; ticks overrun to 459 ms);
+//!   100 bots reach cmd p99 1.2 s, 200 bots 3.5 s. Server CPU ≈ 4–5 core-ms per session-second:
+//!   `SendMarch` route searches at random far targets dominate the tick.
+//! - Traffic without AOI pushes: ~0.4–0.5 KB/s received per client.
+
 pub mod config;
 pub mod report;
 pub mod rng;

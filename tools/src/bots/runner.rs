@@ -112,7 +112,7 @@ pub async fn run(config: BotsConfig) -> anyhow::Result<Report> {
     for i in 0..config.clients {
         let at = start + ramp_offset(i, config.ramp_per_sec);
         sleep_until(at).await;
-        let endpoint = endpoints[i / config.clients_per_endpoint].clone();
+        let endpoint = endpoints[i / config.clients_per_endpoint.max(1)].clone();
         shared.started.fetch_add(1, Ordering::Relaxed);
         tasks.push(tokio::spawn(run_bot(i, endpoint, shared.clone(), deadline)));
     }
