@@ -1,8 +1,6 @@
 //! `monsters.toml`: monster kinds, where they spawn, their troops, rewards and respawn.
 
-use std::collections::BTreeMap;
-
-use super::reader::{FileReader, entry_path, join};
+use super::reader::{FileReader, UniqueIds, entry_path, join};
 use super::units::Units;
 use crate::types::{ResourceKind, Resources, Troops};
 
@@ -44,7 +42,7 @@ pub(crate) fn parse(
         .collect();
     let mut ok = !entries.is_empty();
     let mut kinds = Vec::new();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen = UniqueIds::default();
     let level_cap = i64::from(max_zone.unwrap_or(u8::MAX));
     for (entry, path) in entries.into_iter().zip(&paths) {
         let t = entry.with_path(path);
@@ -60,18 +58,10 @@ pub(crate) fn parse(
             ],
         );
         let id = r.string(t, "id");
-        if let Some(id) = &id {
-            let line = r.line_of_key(t, "id");
-            if let Some(first) = seen.get(id) {
-                r.push(
-                    line,
-                    &join(path, "id"),
-                    format!("duplicate id \"{id}\" (first defined on line {first})"),
-                );
-                ok = false;
-            } else {
-                seen.insert(id.clone(), line);
-            }
+        if let Some(id) = &id
+            && !seen.check(r, t, "id", id)
+        {
+            ok = false;
         }
         let level = match max_zone {
             Some(max) => {

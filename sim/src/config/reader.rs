@@ -370,6 +370,31 @@ impl<'t> FileReader<'t> {
     }
 }
 
+/// Ids defined so far in a list of tables, with the line of each first definition.
+#[derive(Default)]
+pub(crate) struct UniqueIds(std::collections::BTreeMap<String, usize>);
+
+impl UniqueIds {
+    /// Records `id` (the value of `key` in `table`); a repeat is reported as a duplicate naming
+    /// the first definition's line, and `false` is returned.
+    pub(crate) fn check(
+        &mut self,
+        r: &mut FileReader<'_>,
+        table: Table<'_>,
+        key: &str,
+        id: &str,
+    ) -> bool {
+        let line = r.line_of_key(table, key);
+        if let Some(first) = self.0.get(id) {
+            let message = format!("duplicate id \"{id}\" (first defined on line {first})");
+            r.push(line, &join(table.path, key), message);
+            return false;
+        }
+        self.0.insert(id.to_owned(), line);
+        true
+    }
+}
+
 /// An entry of a list of tables, before it gets its path.
 #[derive(Clone, Copy)]
 pub(crate) struct TableRef<'d> {

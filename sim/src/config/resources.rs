@@ -1,8 +1,6 @@
 //! `resources.toml`: resource field kinds, their capacities per level and respawn times.
 
-use std::collections::BTreeMap;
-
-use super::reader::{FileReader, entry_path, join};
+use super::reader::{FileReader, UniqueIds, entry_path, join};
 use crate::types::ResourceKind;
 
 /// One level of a resource field.
@@ -56,7 +54,7 @@ pub(crate) fn parse(r: &mut FileReader<'_>, max_zone: Option<u8>) -> Option<Reso
         .collect();
     let mut ok = !entries.is_empty();
     let mut kinds = Vec::new();
-    let mut seen: BTreeMap<ResourceKind, usize> = BTreeMap::new();
+    let mut seen = UniqueIds::default();
     let level_cap = i64::from(max_zone.unwrap_or(u8::MAX));
     for (entry, path) in entries.into_iter().zip(&paths) {
         let t = entry.with_path(path);
@@ -75,19 +73,7 @@ pub(crate) fn parse(r: &mut FileReader<'_>, max_zone: Option<u8>) -> Option<Reso
                     );
                     None
                 }
-                Some(k) => {
-                    if let Some(first) = seen.get(&k) {
-                        r.push(
-                            line,
-                            &join(path, "kind"),
-                            format!("duplicate id \"{name}\" (first defined on line {first})"),
-                        );
-                        None
-                    } else {
-                        seen.insert(k, line);
-                        Some(k)
-                    }
-                }
+                Some(k) => seen.check(r, t, "kind", &name).then_some(k),
             }
         });
         let weight = r.int(t, "weight", 0..=1_000_000);

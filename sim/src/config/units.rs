@@ -1,8 +1,6 @@
 //! `units.toml`: troop types with their stats and counter multipliers.
 
-use std::collections::BTreeMap;
-
-use super::reader::{FileReader, entry_path, join};
+use super::reader::{FileReader, UniqueIds, entry_path, join};
 use crate::types::UnitTypeId;
 
 /// One troop type.
@@ -63,7 +61,7 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<Units> {
         .collect();
     let mut types = Vec::new();
     let mut ok = !entries.is_empty();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen = UniqueIds::default();
     // Counters name other units, so they are resolved after every id is known.
     let mut pending_counters = Vec::new();
     // Every id that parsed, even on entries with other errors, so one bad stat does not make
@@ -83,18 +81,10 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<Units> {
         let health = r.int(t, "health", 1..=1_000_000);
         let speed = r.int(t, "speed", 1..=10_000);
         let load = r.int(t, "load", 0..=1_000_000);
-        if let Some(id) = &id {
-            let line = r.line_of_key(t, "id");
-            if let Some(first) = seen.get(id) {
-                r.push(
-                    line,
-                    &join(path, "id"),
-                    format!("duplicate id \"{id}\" (first defined on line {first})"),
-                );
-                ok = false;
-            } else {
-                seen.insert(id.clone(), line);
-            }
+        if let Some(id) = &id
+            && !seen.check(r, t, "id", id)
+        {
+            ok = false;
         }
         pending_counters.push((t, path.clone()));
         if let Some(id) = &id {
