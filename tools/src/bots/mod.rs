@@ -34,17 +34,19 @@
 //!
 //! # Measured (2 cores shared by server and bots, release, 1200×1200 kingdom, 10 Hz)
 //!
-//! Server and bots at commit 42346b9, 20 s after a 200/s ramp, commands every 2 s and pans every
-//! 1 s per bot. Commands wait for the next tick, so command RTT has a floor of one tick period
-//! (p99 ≈ 100 ms even when idle); "passes" below means command p99 ≤ 150 ms and viewport
-//! p99 ≤ 50 ms, no failures.
+//! 20 s after a 200/s ramp, commands every 2 s and pans every 1 s per bot. Commands (and, since
+//! the AOI wiring, viewport changes) wait for the next tick, so their RTT has a floor of one tick
+//! period (p99 ≈ 100 ms even when idle); "passes" below means p99 ≤ 150 ms, no failures.
 //!
-//! - Relocations only (`--mix 0,0,1`): 1500 bots pass (cmd p99 103 ms, viewport p99 6 ms,
-//!   ~0.15 server core-ms per session-second); 2000 fail (cmd p99 362 ms, viewport 310 ms).
-//! - Default mix (60 % marches): even 25 bots fail (cmd p99 248 ms; ticks overrun to 459 ms);
-//!   100 bots reach cmd p99 1.2 s, 200 bots 3.5 s. Server CPU ≈ 4–5 core-ms per session-second:
-//!   `SendMarch` route searches at random far targets dominate the tick.
-//! - Traffic without AOI pushes: ~0.4–0.5 KB/s received per client.
+//! Server at 2f8b081 (AOI deltas pushed; every bot's mirror applied them with no desync):
+//! - Relocations only (`--mix 0,0,1`): 1000 bots pass (cmd p99 119 ms, viewport p99 114 ms,
+//!   ~0.29 server core-ms per session-second, ~1.5 KB/s received per client); 2000 fail
+//!   (p99 1.2 s).
+//! - Default mix (60 % marches): 50 bots already fail (cmd p99 539 ms, ticks overrun to
+//!   876 ms); 200 bots keep the tick thread at one full core (cmd p99 3.6 s). `SendMarch` route
+//!   searches at random far targets dominate the tick (5–7 core-ms per session-second).
+//!
+//! Server at 42346b9 (no AOI pushes): relocations only, 1500 bots pass; default mix, 25 fail.
 
 pub mod config;
 pub mod report;
