@@ -183,16 +183,19 @@ pub fn update_interest(
     standing: Query<StandingQuery>,
     (changed_marches, marches): (Query<&March, Changed<March>>, Query<&March>),
 ) {
-    let everything = observers.config_version != Some(active.version)
+    let new_version = observers.config_version != Some(active.version);
+    let everything = new_version
         && (observers.config_version.is_none() || *observers.config() != active.assets.aoi);
-    observers.config_version = Some(active.version);
-    observers.set_config(active.assets.aoi.clone());
-    let config = observers.config().clone();
+    if new_version {
+        observers.config_version = Some(active.version);
+        observers.set_config(active.assets.aoi.clone());
+    }
+    let config = &active.assets.aoi;
 
     let mut changes: Vec<(ObjectId, Option<ObjectView>)> =
         removed.0.drain(..).map(|id| (id, None)).collect();
     let view_of = |(o, f, m, c, s): (&MapObject, _, _, _, bool)| {
-        standing_view(o, f, m, c, s, &config).map(|v| (o.id, Some(v)))
+        standing_view(o, f, m, c, s, config).map(|v| (o.id, Some(v)))
     };
     if everything {
         changes.extend(standing.iter().filter_map(view_of));

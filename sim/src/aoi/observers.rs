@@ -27,13 +27,13 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::geom::{Grid, Viewport, footprint, visible};
+use super::geom::{CELL, Grid, Viewport, footprint, visible};
 use super::view::{FieldUpdate, ObjectKind, ObjectView, ObserverDelta};
 use crate::config::AoiConfig;
 use crate::types::{ObjectId, TilePos};
 
 /// Below this many observers to visit, a step stays on the calling thread.
-const PARALLEL_MIN: usize = 256;
+const PARALLEL_MIN: usize = 1024;
 
 /// Inclusive cell columns and rows `(c0, r0, c1, r1)` a viewport covers.
 type CellRange = (u32, u32, u32, u32);
@@ -47,11 +47,14 @@ struct StandingEntry {
     kind: ObjectKind,
 }
 
-/// A march in a cell's list.
+/// A march in a cell's list, with the bounding box of its footprint so most queries accept or
+/// reject it without reading its route.
 #[derive(Clone, Copy, Debug)]
 struct MarchEntry {
     id: ObjectId,
     slot: u32,
+    /// `[x0, y0, x1, y1]` of the footprint's tiles, inclusive.
+    bbox: [u16; 4],
 }
 
 /// An object's published view and the cells its footprint touches.
@@ -118,9 +121,17 @@ impl Store {
             return;
         };
         let v = &stored.view;
+        let points = footprint(v);
+        let bbox = points.iter().fold([u16::MAX, u16::MAX, 0, 0], |b, p| {
+            [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
+        });
         for &c in &stored.cells {
             if v.kind() == ObjectKind::March {
-                self.marches[c as usize].push(MarchEntry { id: v.id, slot });
+                self.marches[c as usize].push(MarchEntry {
+                    id: v.id,
+                    slot,
+                    bbox,
+                });
             } else {
                 self.standing[c as usize].push(StandingEntry {
                     id: v.id,
@@ -147,25 +158,47 @@ impl Store {
             });
         }
         if shows.contains(ObjectKind::March) {
-            let first = out.len();
+            // Candidates from every cell, with whether they are surely in view: their bounding
+            // box lies inside the viewport, or the cell they are listed in does (a march is
+            // listed in a cell because it touches the cell's square one tile larger than its
+            // tiles). Boxes that miss the viewport are dropped without reading the route.
+            let side = i64::from(CELL);
+            let cols = self.grid.cols;
+            let mut found: Vec<(ObjectId, u32, bool)> = Vec::new();
             self.grid.for_cells(&rect, |c| {
-                out.extend(self.marches[c as usize].iter().map(|e| (e.id, e.slot)));
+                let (col, row) = (i64::from(c % cols), i64::from(c / cols));
+                let cell_inside = col * side >= rect.x0
+                    && (col + 1) * side <= rect.x1
+                    && row * side >= rect.y0
+                    && (row + 1) * side <= rect.y1;
+                for e in &self.marches[c as usize] {
+                    let [x0, y0, x1, y1] = e.bbox.map(i64::from);
+                    if x1 < rect.x0 || x0 > rect.x1 || y1 < rect.y0 || y0 > rect.y1 {
+                        continue;
+                    }
+                    let sure = cell_inside
+                        || (x0 >= rect.x0 && x1 <= rect.x1 && y0 >= rect.y0 && y1 <= rect.y1);
+                    found.push((e.id, e.slot, sure));
+                }
             });
-            out[first..].sort_unstable();
-            let mut keep = first;
-            for i in first..out.len() {
-                let (id, slot) = out[i];
-                if (keep > first && out[keep - 1].0 == id)
-                    || !self
+            found.sort_unstable_by_key(|f| f.0);
+            let mut i = 0;
+            while i < found.len() {
+                let (id, slot, mut sure) = found[i];
+                let mut j = i + 1;
+                while j < found.len() && found[j].0 == id {
+                    sure |= found[j].2;
+                    j += 1;
+                }
+                if sure
+                    || self
                         .view(slot)
                         .is_some_and(|v| rect.touches_path(footprint(v)))
                 {
-                    continue;
+                    out.push((id, slot));
                 }
-                out[keep] = (id, slot);
-                keep += 1;
+                i = j;
             }
-            out.truncate(keep);
         }
         out.sort_unstable();
     }
