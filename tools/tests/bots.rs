@@ -25,10 +25,20 @@ impl Drop for ServerGuard {
 }
 
 fn server_binary() -> Option<PathBuf> {
+    // `cargo test --workspace` builds the server binary into the (possibly relocated) target dir.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let path = match std::env::var_os("DOMINION_BIN") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dominion"),
+        None => target.join("debug/dominion"),
     };
+    if !path.exists() && std::env::var_os("DOMINION_TEST_REQUIRE_SERVICES").is_some() {
+        panic!(
+            "server binary {} not found (set DOMINION_BIN)",
+            path.display()
+        );
+    }
     path.exists().then_some(path)
 }
 
