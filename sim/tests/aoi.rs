@@ -2,6 +2,11 @@
 //! the delta stream against the server's view, enter/leave symmetry, march-crossing visibility,
 //! zoom filtering, field buckets and config reloads.
 
+mod common;
+
+use common::{asset_files, assets};
+use dominion_sim::config::Assets;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -11,29 +16,10 @@ use dominion_sim::aoi::{
     reference_interest,
 };
 use dominion_sim::command::Command;
-use dominion_sim::config::{ASSET_FILES, AssetFiles, Assets};
 use dominion_sim::map::{MapObject, NextObjectId, ResourceField};
 use dominion_sim::march::{March, MarchState, Mission, Route};
 use dominion_sim::types::{ObjectId, PlayerId, Resources, TilePos, Troops};
 use proptest::prelude::*;
-
-fn asset_files(size: u16) -> AssetFiles {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
-    let mut files = AssetFiles::new();
-    for name in ASSET_FILES {
-        let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("asset file");
-        files.insert(name.to_owned(), text);
-    }
-    let map = files["map.toml"]
-        .replace("width = 1200", &format!("width = {size}"))
-        .replace("height = 1200", &format!("height = {size}"));
-    files.insert("map.toml".into(), map);
-    files
-}
-
-fn assets(size: u16) -> Arc<Assets> {
-    Arc::new(Assets::parse(&asset_files(size)).expect("repo assets are valid"))
-}
 
 /// Client-side copies of every observer's view, rebuilt only from drained deltas.
 #[derive(Default)]
