@@ -233,6 +233,26 @@ fn free_port() -> u16 {
 }
 
 struct Server(Child);
+impl Server {
+    /// Starts SecantusDB on `port`, keeping its data in `dir`.
+    fn start(bin: &str, port: u16, dir: &std::path::Path) -> Server {
+        Server(
+            Command::new(bin)
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--storage-path",
+                ])
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start secantusd"),
+        )
+    }
+}
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -240,9 +260,12 @@ impl Drop for Server {
     }
 }
 
-/// MongoDB down at first (nothing listening on the port), then started: the queue keeps every
-/// send non-blocking, coalesces, and writes the backlog once the server answers. Needs the
-/// SecantusDB server binary in `DOMINION_TEST_SECANTUSD` (`.ci/services.sh` exports it).
+/// The owner took epoch 1 while MongoDB was up; then MongoDB went down and the queue was started
+/// (as `serve` does: bump the epoch, then start saving); MongoDB comes back on the same data. The
+/// queue keeps every send non-blocking, coalesces, and writes the backlog once the server
+/// answers. The epoch is taken before the queue exists, so its first write can never race the
+/// owner's bump. Needs the SecantusDB server binary in `DOMINION_TEST_SECANTUSD`
+/// (`.ci/services.sh` exports it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongo_down_then_up_queue_catches_up() {
     let Some(bin) = crate::common::service_url(
@@ -260,12 +283,29 @@ async fn mongo_down_then_up_queue_catches_up() {
             .expect("lazy client"),
     );
     let k = KingdomId(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Up: the owner takes its epoch (journaled, so it survives the server's death).
+    let server = Server::start(&bin, port, dir.path());
+    let t = Instant::now();
+    let epoch = loop {
+        match store.bump_epoch(k).await {
+            Ok(e) => break e,
+            Err(_) if t.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("server did not come up: {e}"),
+        }
+    };
+    assert_eq!(epoch, 1);
+
+    // Down.
+    drop(server);
     assert!(matches!(
-        store.bump_epoch(k).await,
+        store.ping().await,
         Err(StoreError::Unavailable { .. })
     ));
-    // The owner's epoch is 1 once the server is up; the queue writes with it from the start.
-    let q = SaveQueue::spawn(store.clone(), k, 1, config());
+    let q = SaveQueue::spawn(store.clone(), k, epoch, config());
     let stats = q.stats();
     let worst = submit_burst(&q, k);
     assert!(
@@ -278,35 +318,8 @@ async fn mongo_down_then_up_queue_catches_up() {
     .await;
     assert_eq!(stats.submissions_written.load(Ordering::Relaxed), 0);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let _server = Server(
-        Command::new(&bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--storage-path",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start secantusd"),
-    );
-    let t = Instant::now();
-    loop {
-        match store.bump_epoch(k).await {
-            Ok(e) => {
-                assert_eq!(e, 1);
-                break;
-            }
-            Err(_) if t.elapsed() < Duration::from_secs(30) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("server did not come up: {e}"),
-        }
-    }
+    // Up again on the same data: the queue's retries find it by themselves.
+    let _server = Server::start(&bin, port, dir.path());
     tokio::time::timeout(Duration::from_secs(30), q.flush())
         .await
         .expect("flush in time")
@@ -314,4 +327,5 @@ async fn mongo_down_then_up_queue_catches_up() {
     assert_caught_up(&stats);
     assert!(stats.failures.load(Ordering::Relaxed) >= 2);
     assert_latest_values(store.as_ref(), k).await;
+    assert_eq!(store.bump_epoch(k).await.expect("bump"), epoch + 1);
 }
