@@ -6,10 +6,12 @@
 use dominion_net::proto::{CommandBody, CommandOutcome as WireOutcome};
 use dominion_sim::command::{Command, CommandOutcome, Refusal};
 use dominion_sim::march::Mission;
-use dominion_sim::types::{ObjectId, TilePos, Troops, UnitTypeId};
+use dominion_sim::types::{ObjectId, TilePos, Troops, TroopsError};
 
 /// Refusal code for a command whose wire form the sim can't express (an unknown mission code).
 pub const REFUSAL_BAD_MISSION: u16 = 1;
+/// Refusal code for a troop list naming a unit type twice or with a count of zero.
+pub const REFUSAL_BAD_TROOPS: u16 = 2;
 
 /// The wire's mission codes.
 pub fn mission_from_code(code: u8) -> Option<Mission> {
@@ -33,7 +35,11 @@ pub fn mission_code(mission: Mission) -> u8 {
 }
 
 /// Turns a validated wire command into a sim command, or a refusal the client gets at once.
-pub fn command_from_wire(body: &CommandBody) -> Result<Command, WireOutcome> {
+///
+/// Troops are checked against `unit_types` (the number of unit types in the active config)
+/// before anything is sized by them: an unknown type is refused with the sim's own
+/// [`Refusal::UnknownUnitType`] code, a duplicate or zero entry with [`REFUSAL_BAD_TROOPS`].
+pub fn command_from_wire(body: &CommandBody, unit_types: usize) -> Result<Command, WireOutcome> {
     match body {
         CommandBody::SendMarch {
             troops,
@@ -46,13 +52,20 @@ pub fn command_from_wire(body: &CommandBody) -> Result<Command, WireOutcome> {
                     message: format!("unknown mission code {mission}"),
                 });
             };
-            let mut t = Troops::default();
-            for &(unit, count) in troops {
-                let have = t.get(UnitTypeId(unit));
-                t.set(UnitTypeId(unit), have.saturating_add(count));
-            }
+            let troops = match Troops::from_pairs(troops, unit_types) {
+                Ok(t) => t,
+                Err(TroopsError::UnknownUnit { unit, .. }) => {
+                    return Err(outcome_to_wire(&Err(Refusal::UnknownUnitType { unit })));
+                }
+                Err(e @ (TroopsError::Duplicate { .. } | TroopsError::ZeroCount { .. })) => {
+                    return Err(WireOutcome::Refused {
+                        reason_code: REFUSAL_BAD_TROOPS,
+                        message: e.to_string(),
+                    });
+                }
+            };
             Ok(Command::SendMarch {
-                troops: t,
+                troops,
                 target: ObjectId(*target),
                 mission,
             })
@@ -118,5 +131,68 @@ pub fn outcome_to_wire(result: &Result<CommandOutcome, Refusal>) -> WireOutcome 
             reason_code: refusal_code(r),
             message: r.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn march(troops: Vec<(u16, u32)>) -> CommandBody {
+        CommandBody::SendMarch {
+            troops,
+            target: 1,
+            mission: 1,
+        }
+    }
+
+    fn refusal(r: Result<Command, WireOutcome>) -> (u16, String) {
+        match r {
+            Err(WireOutcome::Refused {
+                reason_code,
+                message,
+            }) => (reason_code, message),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_unit_type_is_refused_with_the_sims_code() {
+        let (code, message) = refusal(command_from_wire(&march(vec![(65535, 1)]), 4));
+        assert_eq!(
+            code,
+            refusal_code(&Refusal::UnknownUnitType { unit: 65535 })
+        );
+        assert_eq!(message, "unknown troop type #65535");
+        // One past the last type is unknown too.
+        let (code, _) = refusal(command_from_wire(&march(vec![(0, 5), (4, 1)]), 4));
+        assert_eq!(code, 16);
+    }
+
+    #[test]
+    fn duplicate_and_zero_entries_are_refused() {
+        let (code, message) = refusal(command_from_wire(&march(vec![(1, 2), (1, 3)]), 4));
+        assert_eq!(
+            (code, message.as_str()),
+            (REFUSAL_BAD_TROOPS, "troop type #1 is listed twice")
+        );
+        let (code, message) = refusal(command_from_wire(&march(vec![(2, 0)]), 4));
+        assert_eq!(
+            (code, message.as_str()),
+            (REFUSAL_BAD_TROOPS, "troop type #2 has a count of 0")
+        );
+    }
+
+    #[test]
+    fn known_troops_convert_sized_by_the_highest_type_used() {
+        match command_from_wire(&march(vec![(2, 10), (0, 3)]), 4) {
+            Ok(Command::SendMarch {
+                troops, mission, ..
+            }) => {
+                assert_eq!(troops, Troops(vec![3, 0, 10]));
+                assert_eq!(mission, Mission::Attack);
+            }
+            other => panic!("expected a march, got {other:?}"),
+        }
     }
 }

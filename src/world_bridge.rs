@@ -131,7 +131,7 @@ impl WorldBridge {
                     session,
                     request_id,
                     body,
-                } => match command_from_wire(&body) {
+                } => match command_from_wire(&body, kingdom.config().assets.units.types.len()) {
                     Ok(command) => {
                         kingdom.submit(player, request_id, command);
                         self.pending.insert((player, request_id), session);

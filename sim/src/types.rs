@@ -155,7 +155,56 @@ pub struct UnitTypeId(pub u16);
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Troops(pub Vec<u32>);
 
+/// Why `(unit type, count)` pairs do not make a [`Troops`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TroopsError {
+    /// A unit type at or past the number of types.
+    #[error("unknown troop type #{unit} (there are {unit_types} troop types)")]
+    UnknownUnit {
+        /// The type asked for.
+        unit: u16,
+        /// How many types exist.
+        unit_types: usize,
+    },
+    /// A type listed twice.
+    #[error("troop type #{unit} is listed twice")]
+    Duplicate {
+        /// The type.
+        unit: u16,
+    },
+    /// A count of zero.
+    #[error("troop type #{unit} has a count of 0")]
+    ZeroCount {
+        /// The type.
+        unit: u16,
+    },
+}
+
 impl Troops {
+    /// Troops from `(unit type, count)` pairs, each type below `unit_types`, listed once, with a
+    /// non-zero count. Every pair is checked before the vector is sized, so an absurd type
+    /// allocates nothing.
+    pub fn from_pairs(pairs: &[(u16, u32)], unit_types: usize) -> Result<Troops, TroopsError> {
+        let mut len = 0;
+        for &(unit, count) in pairs {
+            if usize::from(unit) >= unit_types {
+                return Err(TroopsError::UnknownUnit { unit, unit_types });
+            }
+            if count == 0 {
+                return Err(TroopsError::ZeroCount { unit });
+            }
+            len = len.max(usize::from(unit) + 1);
+        }
+        let mut t = Troops(vec![0; len]);
+        for &(unit, count) in pairs {
+            let slot = &mut t.0[usize::from(unit)];
+            if *slot != 0 {
+                return Err(TroopsError::Duplicate { unit });
+            }
+            *slot = count;
+        }
+        Ok(t)
+    }
     /// Count of one unit type.
     pub fn get(&self, unit: UnitTypeId) -> u32 {
         self.0.get(usize::from(unit.0)).copied().unwrap_or(0)
@@ -230,5 +279,34 @@ mod tests {
         assert_eq!(t.get(UnitTypeId(9)), 0);
         assert_eq!(t.total(), 15);
         assert!(!t.is_empty());
+    }
+
+    #[test]
+    fn troops_from_pairs_checks_before_sizing() {
+        let t = Troops::from_pairs(&[(2, 7), (0, 1)], 4).unwrap();
+        assert_eq!(t, Troops(vec![1, 0, 7]));
+        assert_eq!(Troops::from_pairs(&[], 4).unwrap(), Troops::default());
+        assert_eq!(
+            Troops::from_pairs(&[(0, 1), (65535, 1)], 4),
+            Err(TroopsError::UnknownUnit {
+                unit: 65535,
+                unit_types: 4
+            })
+        );
+        assert_eq!(
+            Troops::from_pairs(&[(4, 1)], 4),
+            Err(TroopsError::UnknownUnit {
+                unit: 4,
+                unit_types: 4
+            })
+        );
+        assert_eq!(
+            Troops::from_pairs(&[(1, 3), (1, 3)], 4),
+            Err(TroopsError::Duplicate { unit: 1 })
+        );
+        assert_eq!(
+            Troops::from_pairs(&[(1, 0)], 4),
+            Err(TroopsError::ZeroCount { unit: 1 })
+        );
     }
 }
