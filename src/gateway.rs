@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dominion_net::proto::{ClientMessage, LoginOk, ServerMessage};
+use dominion_net::proto::{ClientMessage, ErrorCode, LoginOk, ServerMessage};
 use dominion_net::transport::{ServerEvent, ServerHandle, SessionId};
 use tokio::sync::mpsc;
 
+use crate::inbox::Refused;
 use crate::login::{LoggedIn, LoginError, LoginService};
-use crate::world_bridge::{WorldInput, WorldSender};
+use crate::world_bridge::WorldSender;
 
 /// Everything the gateway needs.
 pub struct Gateway {
@@ -44,7 +45,7 @@ impl Gateway {
                 reason,
             } => {
                 tracing::debug!(?session, ?player, reason, "disconnected");
-                let _ = self.world.send(WorldInput::SessionClosed { session });
+                self.world.session_closed(session);
                 if let Some(player) = player {
                     let login = self.login.clone();
                     tokio::spawn(async move { login.logout(player).await });
@@ -90,24 +91,32 @@ impl Gateway {
                 let Some(player) = self.net.session_player(session) else {
                     return;
                 };
-                let _ = self.world.send(WorldInput::Command {
-                    player,
-                    session,
-                    request_id,
-                    body: command.body,
-                });
+                if let Err(refused) = self
+                    .world
+                    .command(session, player, request_id, command.body)
+                {
+                    self.refuse(session, request_id, refused);
+                }
             }
             ClientMessage::SetViewport(viewport) => {
-                let _ = self.world.send(WorldInput::Viewport {
-                    session,
-                    request_id,
-                    viewport,
-                });
+                if let Err(refused) = self.world.viewport(session, request_id, viewport) {
+                    self.refuse(session, request_id, refused);
+                }
             }
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");
             }
         }
+    }
+
+    /// Answers a request the world's inbox would not take, at once: nothing was queued.
+    fn refuse(&self, session: SessionId, request_id: u32, refused: Refused) {
+        tracing::debug!(?session, request_id, "{refused}");
+        let _ = self.net.reply(
+            session,
+            request_id,
+            &ServerMessage::error(ErrorCode::RATE_LIMITED, refused.to_string()),
+        );
     }
 
     fn finish_login(
@@ -118,10 +127,7 @@ impl Gateway {
     ) {
         match result {
             Ok(done) => {
-                let _ = self.world.send(WorldInput::PlayerOnline {
-                    player: done.player,
-                    session,
-                });
+                self.world.player_online(session, done.player);
                 let ok = LoginOk {
                     player_id: done.player.0,
                     resume_token: done.resume_token,

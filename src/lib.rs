@@ -9,6 +9,7 @@ pub mod commands;
 pub mod datafix;
 pub mod driver;
 pub mod gateway;
+pub mod inbox;
 pub mod login;
 pub mod metrics;
 pub mod persist;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use dominion::assets::load_dir;
+use dominion::inbox::InboxLimits;
 use dominion::serve::{ServeOptions, serve};
 
 #[derive(Parser)]
@@ -63,6 +64,18 @@ enum Command {
         /// Milliseconds between incremental saves (a crash loses at most this window).
         #[arg(long, default_value_t = 1000)]
         save_interval_ms: u64,
+        /// Commands one session may have waiting for the world; more are answered RATE_LIMITED.
+        #[arg(long, default_value_t = InboxLimits::default().max_pending_per_session)]
+        max_pending_commands_per_session: u32,
+        /// Commands all sessions may have waiting for the world; more are answered RATE_LIMITED.
+        #[arg(long, default_value_t = InboxLimits::default().max_pending_total)]
+        max_pending_commands: u32,
+        /// Inputs the tick takes from one session per tick (the rest wait, in order).
+        #[arg(long, default_value_t = InboxLimits::default().max_per_session_per_tick)]
+        inputs_per_session_per_tick: u32,
+        /// Inputs the tick takes from all sessions per tick (served round-robin).
+        #[arg(long, default_value_t = InboxLimits::default().max_per_tick)]
+        inputs_per_tick: u32,
     },
     /// Render the map a seed and assets folder generate to a PNG (one pixel per tile).
     PreviewMap {
@@ -162,6 +175,10 @@ fn main() -> ExitCode {
             server_id,
             auth_secret_file,
             save_interval_ms,
+            max_pending_commands_per_session,
+            max_pending_commands,
+            inputs_per_session_per_tick,
+            inputs_per_tick,
         } => {
             init_tracing();
             let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
@@ -184,6 +201,12 @@ fn main() -> ExitCode {
                 server_id,
                 auth_secret,
                 save_interval: std::time::Duration::from_millis(save_interval_ms),
+                inbox: InboxLimits {
+                    max_pending_per_session: max_pending_commands_per_session,
+                    max_pending_total: max_pending_commands,
+                    max_per_session_per_tick: inputs_per_session_per_tick,
+                    max_per_tick: inputs_per_tick,
+                },
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -7,9 +7,11 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::inbox::InboxStats;
 
 /// Every metric the server exports.
 #[derive(Clone)]
@@ -44,6 +46,20 @@ pub struct Metrics {
     pub save_failing: IntGauge,
     /// Unix ms of the last successful save.
     pub save_last_success: IntGauge,
+    /// Commands the gateway queued for the world.
+    pub inbox_commands_queued: IntCounter,
+    /// Requests answered `RATE_LIMITED` by the world's inbox, by reason (`session`: the session
+    /// had too many commands waiting; `server`: the process had; `viewport`: too many viewport
+    /// requests waiting).
+    pub inbox_refused: IntCounterVec,
+    /// Viewport requests folded into a later one of the same session (each still answered).
+    pub inbox_viewports_coalesced: IntCounter,
+    /// Items left queued after a tick's drain, summed over ticks.
+    pub inbox_carried: IntCounter,
+    /// Commands accepted and not yet answered.
+    pub inbox_commands_pending: IntGauge,
+    /// Items queued for the world and not yet drained.
+    pub inbox_queued: IntGauge,
 }
 
 impl Metrics {
@@ -106,6 +122,36 @@ impl Metrics {
                 "Unix milliseconds of the last successful save",
             )
             .expect("static metric definition"),
+            inbox_commands_queued: counter(
+                "inbox_commands_queued_total",
+                "Commands queued for the world",
+            ),
+            inbox_refused: IntCounterVec::new(
+                Opts::new(
+                    "inbox_refused_total",
+                    "Requests answered RATE_LIMITED by the world's inbox, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("static metric definition"),
+            inbox_viewports_coalesced: counter(
+                "inbox_viewports_coalesced_total",
+                "Viewport requests folded into a later one of the same session",
+            ),
+            inbox_carried: counter(
+                "inbox_carried_total",
+                "Items left queued after a tick's drain, summed over ticks",
+            ),
+            inbox_commands_pending: IntGauge::new(
+                "inbox_commands_pending",
+                "Commands accepted and not yet answered",
+            )
+            .expect("static metric definition"),
+            inbox_queued: IntGauge::new(
+                "inbox_queued",
+                "Items queued for the world and not yet drained",
+            )
+            .expect("static metric definition"),
             registry,
         };
         let r = &m.registry;
@@ -124,6 +170,12 @@ impl Metrics {
             Box::new(m.save_failures.clone()),
             Box::new(m.save_failing.clone()),
             Box::new(m.save_last_success.clone()),
+            Box::new(m.inbox_commands_queued.clone()),
+            Box::new(m.inbox_refused.clone()),
+            Box::new(m.inbox_viewports_coalesced.clone()),
+            Box::new(m.inbox_carried.clone()),
+            Box::new(m.inbox_commands_pending.clone()),
+            Box::new(m.inbox_queued.clone()),
         ] {
             r.register(c).expect("each metric is registered once");
         }
@@ -143,12 +195,36 @@ impl Metrics {
             .set(s.last_success_unix_ms.load(Relaxed));
     }
 
+    /// Copies the world inbox's counters and depths into the metrics.
+    pub fn observe_inbox(&self, s: &InboxStats) {
+        raise_to(&self.inbox_commands_queued, s.commands_queued);
+        for (reason, n) in [
+            ("session", s.refused_session),
+            ("server", s.refused_server),
+            ("viewport", s.refused_viewport),
+        ] {
+            raise_to(&self.inbox_refused.with_label_values(&[reason]), n);
+        }
+        raise_to(&self.inbox_viewports_coalesced, s.viewports_coalesced);
+        raise_to(&self.inbox_carried, s.carried);
+        self.inbox_commands_pending.set(s.pending as i64);
+        self.inbox_queued.set(s.queued as i64);
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// Raises a counter to a running total kept elsewhere.
+fn raise_to(counter: &IntCounter, total: u64) {
+    let have = counter.get();
+    if total > have {
+        counter.inc_by(total - have);
     }
 }
 

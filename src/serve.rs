@@ -14,6 +14,7 @@ use dominion_persistence::{CoordinationConfig, KingdomId, Migrations, StoreConfi
 
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
+use crate::inbox::InboxLimits;
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
@@ -48,6 +49,8 @@ pub struct ServeOptions {
     pub auth_secret: Option<Vec<u8>>,
     /// How often changed entities are saved (a crash loses at most this much).
     pub save_interval: std::time::Duration,
+    /// Bounds of the queue from sessions to the tick thread.
+    pub inbox: InboxLimits,
 }
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
@@ -198,7 +201,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         LoginSettings::new(opts.server_id, instance_id),
     ));
     let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
-    let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone());
+    let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone(), opts.inbox);
+    tracing::info!(limits = ?opts.inbox, "world inbox bounded");
     runtime.spawn(
         Gateway {
             net: server.handle(),

@@ -65,6 +65,7 @@ pub fn run_ticks(
         let started = Instant::now();
         if let Some(b) = bridge.as_deref_mut() {
             b.before_tick(kingdom);
+            metrics.observe_inbox(&b.inbox_stats());
         }
         for phase in TickPhase::ALL {
             let t = Instant::now();

@@ -1,14 +1,14 @@
 //! The tick thread's side of the network: inputs from sessions applied at tick start, command
 //! results replied after the tick.
 //!
-//! Sessions never touch the world: the gateway sends [`WorldInput`]s over a channel, and the tick
-//! thread drains them at the start of a tick in arrival order (the sim orders commands by the
-//! sequence number `submit` assigns, so the order is deterministic for a given input log).
+//! Sessions never touch the world: the gateway pushes into a shared [`Inbox`] through a
+//! [`WorldSender`], which refuses commands over the inbox's caps at once, and the tick thread
+//! drains the inbox's fair, bounded share at the start of each tick (the sim orders commands by
+//! the sequence number `submit` assigns, so the order is deterministic for a given input log).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dominion_net::proto::delta::encode as encode_delta;
 use dominion_net::proto::{CommandBody, CommandResult, ServerMessage, SetViewport, ViewportSet};
@@ -20,75 +20,109 @@ use dominion_sim::events::WorldEvent;
 use dominion_sim::types::PlayerId;
 
 use crate::commands::{command_from_wire, outcome_to_wire};
+use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 
-/// Something a session asks of the world.
-#[derive(Clone, Debug)]
-pub enum WorldInput {
-    /// A player logged in or resumed on `session`: make sure they have a city.
-    PlayerOnline {
-        /// The player.
-        player: PlayerId,
-        /// Their session.
-        session: SessionId,
-    },
-    /// The session watches a new viewport; the applied (clamped) one is replied.
-    Viewport {
-        /// The session (its id is the AOI observer id).
-        session: SessionId,
-        /// Echoed in the reply.
-        request_id: u32,
-        /// The requested viewport.
-        viewport: SetViewport,
-    },
-    /// The session ended: stop computing its interest.
-    SessionClosed {
-        /// The session.
-        session: SessionId,
-    },
-    /// A gameplay command; the result is replied to `session` with `request_id`.
-    Command {
-        /// Sender.
-        player: PlayerId,
-        /// Sender's session.
-        session: SessionId,
-        /// Echoed in the reply.
-        request_id: u32,
-        /// The validated wire command.
-        body: CommandBody,
-    },
+fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
+    // The inbox's invariants hold between calls; a panic elsewhere while holding the lock
+    // leaves it usable.
+    inbox.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Sender half, held by the gateway.
-pub type WorldSender = mpsc::Sender<WorldInput>;
+/// The gateway's handle: pushes into the inbox the tick thread drains. Cheap to clone.
+#[derive(Clone)]
+pub struct WorldSender {
+    inbox: Arc<Mutex<Inbox>>,
+}
+
+impl WorldSender {
+    /// Queues a command, or refuses it (nothing queued) when its session or the server has too
+    /// many commands waiting for the world.
+    pub fn command(
+        &self,
+        session: SessionId,
+        player: PlayerId,
+        request_id: u32,
+        body: CommandBody,
+    ) -> Result<(), Refused> {
+        lock(&self.inbox).push_command(session, player, request_id, body)
+    }
+
+    /// Queues a viewport (coalesced with one still waiting); refused only when the session has
+    /// too many viewport requests waiting.
+    pub fn viewport(
+        &self,
+        session: SessionId,
+        request_id: u32,
+        viewport: SetViewport,
+    ) -> Result<(), Refused> {
+        lock(&self.inbox).push_viewport(session, request_id, viewport)
+    }
+
+    /// Queues a player's arrival (never refused).
+    pub fn player_online(&self, session: SessionId, player: PlayerId) {
+        lock(&self.inbox).push_player_online(session, player);
+    }
+
+    /// Queues the end of a session (never refused).
+    pub fn session_closed(&self, session: SessionId) {
+        lock(&self.inbox).push_session_closed(session);
+    }
+}
 
 /// The tick thread's bridge to the network.
 pub struct WorldBridge {
-    inputs: mpsc::Receiver<WorldInput>,
+    inbox: Arc<Mutex<Inbox>>,
     net: ServerHandle,
-    /// Where to send each pending command's result.
-    pending: HashMap<(PlayerId, u32), SessionId>,
+    /// Where to send each pending command's result: sessions in submit order per (player,
+    /// request id), so a client reusing a request id still gets every answer.
+    pending: HashMap<(PlayerId, u32), VecDeque<SessionId>>,
+    /// Commands answered since the inbox was last told.
+    answered: HashMap<SessionId, u32>,
+    /// This tick's inputs (the buffer is kept between ticks).
+    inputs: Vec<WorldInput>,
+    /// The inbox's counters as of the last drain.
+    stats: InboxStats,
     /// The last tick run, readable by the gateway (login replies carry it).
     tick: Arc<AtomicU64>,
 }
 
 impl WorldBridge {
-    /// A bridge and the sender the gateway uses.
-    pub fn new(net: ServerHandle, tick: Arc<AtomicU64>) -> (WorldBridge, WorldSender) {
-        let (tx, rx) = mpsc::channel();
+    /// A bridge with the inbox's bounds, and the sender the gateway uses.
+    pub fn new(
+        net: ServerHandle,
+        tick: Arc<AtomicU64>,
+        limits: InboxLimits,
+    ) -> (WorldBridge, WorldSender) {
+        let inbox = Arc::new(Mutex::new(Inbox::new(limits)));
         (
             WorldBridge {
-                inputs: rx,
+                inbox: inbox.clone(),
                 net,
                 pending: HashMap::new(),
+                answered: HashMap::new(),
+                inputs: Vec::new(),
+                stats: InboxStats::default(),
                 tick,
             },
-            tx,
+            WorldSender { inbox },
         )
     }
 
-    /// Applies every input that arrived since the last tick.
+    /// The inbox's counters as of the last drain (for metrics).
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.stats
+    }
+
+    /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).
     pub fn before_tick(&mut self, kingdom: &mut Kingdom) {
-        while let Ok(input) = self.inputs.try_recv() {
+        let mut inputs = std::mem::take(&mut self.inputs);
+        {
+            let mut inbox = lock(&self.inbox);
+            inbox.drain(&mut inputs);
+            self.stats = inbox.stats();
+        }
+        let unit_types = kingdom.config().assets.units.types.len();
+        for input in inputs.drain(..) {
             match input {
                 WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
                     Ok(city) => tracing::info!(%player, %city, "city founded"),
@@ -100,25 +134,25 @@ impl WorldBridge {
                 },
                 WorldInput::Viewport {
                     session,
-                    request_id,
+                    request_ids,
                     viewport: v,
                 } => {
                     let applied = kingdom
                         .world
                         .resource_mut::<Observers>()
                         .set_viewport(session.0, Viewport::new(v.x, v.y, v.w, v.h, v.zoom));
-                    let viewport = SetViewport {
-                        x: applied.x,
-                        y: applied.y,
-                        w: applied.w,
-                        h: applied.h,
-                        zoom: applied.zoom,
-                    };
-                    let _ = self.net.reply(
-                        session,
-                        request_id,
-                        &ServerMessage::from(ViewportSet { viewport }),
-                    );
+                    let reply = ServerMessage::from(ViewportSet {
+                        viewport: SetViewport {
+                            x: applied.x,
+                            y: applied.y,
+                            w: applied.w,
+                            h: applied.h,
+                            zoom: applied.zoom,
+                        },
+                    });
+                    for request_id in request_ids {
+                        let _ = self.net.reply(session, request_id, &reply);
+                    }
                 }
                 WorldInput::SessionClosed { session } => {
                     kingdom
@@ -131,10 +165,13 @@ impl WorldBridge {
                     session,
                     request_id,
                     body,
-                } => match command_from_wire(&body, kingdom.config().assets.units.types.len()) {
+                } => match command_from_wire(&body, unit_types) {
                     Ok(command) => {
                         kingdom.submit(player, request_id, command);
-                        self.pending.insert((player, request_id), session);
+                        self.pending
+                            .entry((player, request_id))
+                            .or_default()
+                            .push_back(session);
                     }
                     Err(outcome) => {
                         let _ = self.net.reply(
@@ -142,10 +179,12 @@ impl WorldBridge {
                             request_id,
                             &ServerMessage::from(CommandResult { outcome }),
                         );
+                        *self.answered.entry(session).or_default() += 1;
                     }
                 },
             }
         }
+        self.inputs = inputs;
     }
 
     /// Replies command results from this tick's events, pushes each observer's AOI delta, and
@@ -169,7 +208,7 @@ impl WorldBridge {
                 request_id,
                 result,
             } = event
-                && let Some(session) = self.pending.remove(&(*player, *request_id))
+                && let Some(session) = self.take_pending(*player, *request_id)
             {
                 // A session that closed meanwhile simply misses its reply.
                 let _ = self.net.reply(
@@ -179,7 +218,24 @@ impl WorldBridge {
                         outcome: outcome_to_wire(result),
                     }),
                 );
+                *self.answered.entry(session).or_default() += 1;
             }
         }
+        if !self.answered.is_empty() {
+            let mut inbox = lock(&self.inbox);
+            for (session, n) in self.answered.drain() {
+                inbox.answered(session, n);
+            }
+        }
+    }
+
+    fn take_pending(&mut self, player: PlayerId, request_id: u32) -> Option<SessionId> {
+        let key = (player, request_id);
+        let sessions = self.pending.get_mut(&key)?;
+        let session = sessions.pop_front();
+        if sessions.is_empty() {
+            self.pending.remove(&key);
+        }
+        session
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `dominion` server, linked as one binary.
 
 mod assets_golden;
+mod fair_inbox;
 mod hot_reload;
 mod login;
 mod map_determinism;
