@@ -104,3 +104,112 @@ fn same_seed_assets_and_log_give_the_same_hash_with_rayon_on_and_off() {
     assert_eq!(hex(&one_thread), hex(&many_threads));
     assert_ne!(hex(&play(6)), hex(&one_thread), "the seed matters");
 }
+
+/// 200 players on a 400×400 map each order five marches to fields at least 150 tiles away in
+/// another zone ring, all in one tick (1,000 far orders: over the per-tick cap, so some wait a
+/// tick), then the world runs 300 ticks. With `warm`, the routes of half the orders are planned
+/// into the route cache beforehand, which must change nothing but speed.
+fn far_burst(warm: bool) -> [u8; 32] {
+    use bevy_ecs::prelude::Mut;
+    use dominion_sim::map::{MapObject, ResourceField, Terrain};
+    use dominion_sim::march::path::octile;
+    use dominion_sim::march::{RouteCache, RouteGraph};
+    use dominion_sim::rng::SimRng;
+
+    let mut k = Kingdom::generate(8, assets(400));
+    for p in 1..=200 {
+        k.add_player(PlayerId(p)).unwrap();
+    }
+    let mut fields: Vec<(ObjectId, TilePos)> = k
+        .world
+        .query::<(&MapObject, &ResourceField)>()
+        .iter(&k.world)
+        .map(|(o, _)| (o.id, o.pos))
+        .collect();
+    fields.sort_unstable();
+    let mut rng = SimRng::new(8, 99);
+    let mut orders = Vec::new();
+    let mut pairs = Vec::new();
+    for p in 1..=200u64 {
+        let home = common::city_pos(&mut k, PlayerId(p));
+        let terrain = k.world.resource::<Terrain>();
+        let zone = |t: TilePos| terrain.get(t).map(|t| t.zone());
+        let mut picked = 0;
+        while picked < 5 {
+            let (id, pos) = fields[rng.below(fields.len() as u64) as usize];
+            if octile(home, pos) >= 150_000 && zone(home) != zone(pos) {
+                let troops = if picked == 4 {
+                    Troops::default()
+                } else {
+                    Troops(vec![100 + picked, 50])
+                };
+                let mission = if picked == 4 {
+                    Mission::Scout
+                } else {
+                    Mission::Gather
+                };
+                orders.push((
+                    PlayerId(p),
+                    Command::SendMarch {
+                        troops,
+                        target: id,
+                        mission,
+                    },
+                ));
+                if picked % 2 == 0 {
+                    pairs.push((home, pos));
+                }
+                picked += 1;
+            }
+        }
+    }
+    assert_eq!(orders.len(), 1000);
+    if warm {
+        k.world.resource_scope(|world, mut cache: Mut<RouteCache>| {
+            cache.plan_all(
+                world.resource::<RouteGraph>(),
+                world.resource::<Terrain>(),
+                &pairs,
+            )
+        });
+    }
+    for (i, (p, c)) in orders.into_iter().enumerate() {
+        k.submit(p, i as u32, c);
+    }
+    let mut sent = 0;
+    for _ in 0..300 {
+        k.tick();
+        sent += k
+            .drain_events()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    dominion_sim::events::WorldEvent::CommandResult { result: Ok(_), .. }
+                )
+            })
+            .count();
+    }
+    assert!(sent >= 900, "most far orders leave ({sent} of 1000)");
+    k.state_hash()
+}
+
+#[test]
+fn a_burst_of_far_orders_in_one_tick_gives_the_same_world_on_any_thread_count_and_cache() {
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| far_burst(false));
+    let many_threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(|| far_burst(false));
+    assert_eq!(hex(&one_thread), hex(&many_threads));
+    assert_eq!(
+        hex(&far_burst(true)),
+        hex(&one_thread),
+        "a warm route cache changes nothing"
+    );
+}

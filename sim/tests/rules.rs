@@ -235,21 +235,58 @@ fn allies_ownership_queue_and_recall_refusals() {
 }
 
 #[test]
-fn an_unreachable_target_is_refused_within_the_path_budget() {
+fn a_far_target_across_zone_rings_gets_a_route() {
+    let mut k = kingdom(3, 2);
+    let (b_city, _) = k.city(B).unwrap();
+    let (from, to) = (city_pos(&mut k, A), city_pos(&mut k, B));
+    let (r, _) = one(&mut k, A, send(vec![], b_city, Mission::Scout));
+    let Ok(CommandOutcome::MarchSent { march, .. }) = r else {
+        panic!("a scout to a reachable city leaves: {r:?}");
+    };
+    let route = &k.march(march).unwrap().route;
+    assert_eq!(route.start(), from);
+    assert_eq!(route.destination(), to);
+}
+
+#[test]
+fn march_orders_over_the_per_tick_cap_wait_for_the_next_tick_in_order() {
     let mut files = asset_files(200);
-    let m = files["marches.toml"].replace("path_node_budget = 200000", "path_node_budget = 100");
+    let m = files["marches.toml"].replace(
+        "route_requests_per_tick = 512",
+        "route_requests_per_tick = 2",
+    );
     files.insert("marches.toml".into(), m);
     let assets = Arc::new(Assets::parse(&files).unwrap());
     let mut k = Kingdom::generate(3, assets);
     k.add_player(A).unwrap();
     k.add_player(B).unwrap();
-    // B's city is far beyond 100 explored tiles.
     let (b_city, _) = k.city(B).unwrap();
-    let (r, _) = one(&mut k, A, send(vec![], b_city, Mission::Scout));
-    assert_eq!(r, Err(Refusal::Unreachable));
+    for request in 1..=4 {
+        k.submit(A, request, send(vec![], b_city, Mission::Scout));
+    }
+    k.submit(
+        A,
+        5,
+        Command::Recall {
+            march: ObjectId(u64::MAX),
+        },
+    );
+    k.tick();
+    let answered = |events: &[WorldEvent]| -> Vec<u32> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                WorldEvent::CommandResult { request_id, .. } => Some(*request_id),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(answered(&k.drain_events()), vec![1, 2]);
+    k.tick();
     assert_eq!(
-        r.unwrap_err().to_string(),
-        "there is no way from your city to that target"
+        answered(&k.drain_events()),
+        vec![3, 4, 5],
+        "the recall behind the deferred orders waits with them"
     );
 }
 

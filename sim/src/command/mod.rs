@@ -9,8 +9,11 @@ use crate::city::{City, Players, TileProblem, city_entity, free_tile, move_city}
 use crate::clock::Tick;
 use crate::events::{Outbox, WorldEvent};
 use crate::kingdom::Kingdom;
+use crate::map::Terrain;
 use crate::map::{CitySlot, MapObject, Monster, ObjectIndex, ResourceField};
-use crate::march::{March, MarchState, Mission, NoPath, find_path, launch, recall};
+use crate::march::{
+    March, MarchState, Mission, NoPath, RouteCache, RouteGraph, find_path, launch, recall,
+};
 use crate::schedule::TickPhase;
 use crate::types::{ObjectId, PlayerId, TilePos, Troops, UnitTypeId};
 
@@ -207,9 +210,21 @@ impl CommandInbox {
     }
 }
 
+/// What the last tick's [`apply_commands`] did with the route requests it met.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutePlanning {
+    /// March orders applied.
+    pub requests: u32,
+    /// Routes searched for them (the rest were known).
+    pub searched: u32,
+    /// Commands left waiting for the next tick by `route_requests_per_tick`.
+    pub deferred: u32,
+}
+
 /// Registers [`apply_commands`] in [`TickPhase::Receive`] (after the clock and config hand-over).
 pub fn add_to(kingdom: &mut Kingdom) {
     kingdom.world.init_resource::<CommandInbox>();
+    kingdom.world.init_resource::<RoutePlanning>();
     kingdom.add_systems(
         TickPhase::Receive,
         apply_commands.after(crate::active_config::apply_pending_config),
@@ -218,10 +233,61 @@ pub fn add_to(kingdom: &mut Kingdom) {
 
 /// Applies queued commands in sequence order and answers each with a
 /// [`WorldEvent::CommandResult`]. Reads and writes [`CommandInbox`], cities, marches,
-/// [`Players`], [`ObjectIndex`], [`Outbox`].
+/// [`Players`], [`ObjectIndex`], [`RouteCache`], [`RoutePlanning`], [`Outbox`].
+///
+/// At most `route_requests_per_tick` march orders are applied per tick; from the first order
+/// over that cap, the rest of the queue waits for the next tick in the same order (the cap
+/// counts orders, not searches, so which commands wait depends only on the input log, never on
+/// what the route cache happens to hold). Before applying, the routes of the orders that pass
+/// every other check as the world stands are planned together on rayon's workers (an order
+/// refused anyway costs no search); applying stays sequential, in submit order, and plans inline
+/// whatever the tick's earlier commands changed.
 pub fn apply_commands(world: &mut World) {
     let mut queue = std::mem::take(&mut world.resource_mut::<CommandInbox>().queue);
     queue.sort_by_key(|s| s.seq);
+    let cap = world
+        .resource::<ActiveConfig>()
+        .assets
+        .marches
+        .march
+        .route_requests_per_tick as usize;
+    let mut orders = 0;
+    let cut = queue
+        .iter()
+        .position(|s| {
+            let order = matches!(s.command, Command::SendMarch { .. });
+            orders += usize::from(order);
+            order && orders > cap
+        })
+        .unwrap_or(queue.len());
+    let waiting = queue.split_off(cut);
+    let now = world.resource::<Tick>().0;
+    let pairs: Vec<(TilePos, TilePos)> = queue
+        .iter()
+        .filter_map(|s| match &s.command {
+            Command::SendMarch {
+                troops,
+                target,
+                mission,
+            } => check_order(world, s.player, troops, *target, *mission, now)
+                .ok()
+                .map(|o| (o.from, o.to)),
+            _ => None,
+        })
+        .collect();
+    let searched = world.resource_scope(|world, mut cache: Mut<RouteCache>| {
+        cache.plan_all(
+            world.resource::<RouteGraph>(),
+            world.resource::<Terrain>(),
+            &pairs,
+        )
+    });
+    *world.resource_mut::<RoutePlanning>() = RoutePlanning {
+        requests: orders.min(cap) as u32,
+        searched: searched as u32,
+        deferred: waiting.len() as u32,
+    };
+    world.resource_mut::<CommandInbox>().queue = waiting;
     for s in queue {
         let result = apply(world, s.player, s.command);
         world
@@ -232,6 +298,23 @@ pub fn apply_commands(world: &mut World) {
                 result,
             });
     }
+}
+
+/// Where a march `player` sends to `target` would start and end, as the world stands at `now`.
+fn march_ends(
+    world: &World,
+    player: PlayerId,
+    target: ObjectId,
+    now: u64,
+) -> Option<(TilePos, TilePos)> {
+    let (_, city_e) = city_entity(world, player)?;
+    let from = world.get::<MapObject>(city_e)?.pos;
+    let te = world.resource::<ObjectIndex>().entity(target)?;
+    let to = match world.get::<MapObject>(te) {
+        Some(o) => o.pos,
+        None => world.get::<March>(te)?.position_at(now),
+    };
+    Some((from, to))
 }
 
 /// Validates and applies one command.
@@ -295,14 +378,26 @@ fn mission_words(m: Mission) -> &'static str {
     }
 }
 
-fn send_march(
-    world: &mut World,
-    player: PlayerId,
+/// A march order that passed every check but the route.
+struct Order {
+    home: ObjectId,
+    city: Entity,
     troops: Troops,
+    from: TilePos,
+    to: TilePos,
+}
+
+/// Every check of a march order that needs no route: the sender's city, the troops (shape,
+/// types, limits, what is at home), the march queue, and the target (there, of a kind the
+/// mission fits, friend or foe as the mission needs). Reads only.
+fn check_order(
+    world: &World,
+    player: PlayerId,
+    troops: &Troops,
     target: ObjectId,
     mission: Mission,
     now: u64,
-) -> Result<CommandOutcome, Refusal> {
+) -> Result<Order, Refusal> {
     let (home, city_e) = city_entity(world, player).ok_or(Refusal::NoCity)?;
     let assets = world.resource::<ActiveConfig>().assets.clone();
     let rules = &assets.marches.march;
@@ -392,18 +487,37 @@ fn send_march(
             _ => {}
         }
     }
-    let from = world.get::<MapObject>(city_e).ok_or(Refusal::NoCity)?.pos;
-    let to = match world.get::<MapObject>(te) {
-        Some(o) => o.pos,
-        None => world
-            .get::<March>(te)
-            .ok_or(Refusal::TargetGone)?
-            .position_at(now),
-    };
+    let (from, to) = march_ends(world, player, target, now).ok_or(Refusal::TargetGone)?;
+    Ok(Order {
+        home,
+        city: city_e,
+        troops,
+        from,
+        to,
+    })
+}
+
+/// Sends a march: checks the order, finds its route, takes the troops out of the city and
+/// launches it.
+fn send_march(
+    world: &mut World,
+    player: PlayerId,
+    troops: Troops,
+    target: ObjectId,
+    mission: Mission,
+    now: u64,
+) -> Result<CommandOutcome, Refusal> {
+    let Order {
+        home,
+        city,
+        troops,
+        from,
+        to,
+    } = check_order(world, player, &troops, target, mission, now)?;
     let waypoints = find_path(world, from, to).map_err(|e| match e {
         NoPath::Blocked | NoPath::Unreachable => Refusal::Unreachable,
     })?;
-    if let Some(mut c) = world.get_mut::<City>(city_e) {
+    if let Some(mut c) = world.get_mut::<City>(city) {
         c.troops.sub_all(&troops);
     }
     let (march, arrival_tick) =

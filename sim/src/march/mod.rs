@@ -8,12 +8,19 @@
 //! rayon one 190 µs on 2 cores; the ordered set costs nothing when nothing is due).
 
 pub mod path;
+pub mod rect_search;
 pub mod route;
+pub mod route_cache;
+pub mod route_graph;
+pub mod route_plan;
 
 use bevy_ecs::prelude::*;
 
 pub use path::{NoPath, PathScratch};
 pub use route::{Route, milli_tiles_per_tick};
+pub use route_cache::RouteCache;
+pub use route_graph::{CLUSTER_SIDE, RouteGraph};
+pub use route_plan::RouteScratch;
 
 use crate::active_config::ActiveConfig;
 use crate::battle::{BattleReport, Combatant, Participant, fight, split_losses, wounded_and_dead};
@@ -182,9 +189,12 @@ pub enum ScoutInfo {
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BattleCounter(pub u64);
 
-/// Registers the march systems: [`process_due_marches`] in [`TickPhase::Simulate`].
+/// Registers the march systems: [`process_due_marches`] in [`TickPhase::Simulate`]; builds the
+/// [`RouteGraph`] of the world's terrain.
 pub fn add_to(kingdom: &mut Kingdom) {
-    kingdom.world.init_resource::<PathScratch>();
+    let graph = RouteGraph::build(kingdom.world.resource::<Terrain>(), CLUSTER_SIDE);
+    kingdom.world.insert_resource(graph);
+    kingdom.world.init_resource::<RouteCache>();
     kingdom.world.init_resource::<BattleCounter>();
     kingdom.world.init_resource::<MarchTimers>();
     kingdom.add_systems(TickPhase::Simulate, process_due_marches);
@@ -208,16 +218,16 @@ pub fn march_speed(troops: &Troops, wounded: &Troops, mission: Mission, assets: 
     milli_tiles_per_tick(tiles_per_minute, assets.world.tick_hz)
 }
 
-/// Finds a path with the world's [`PathScratch`] and the budget of `marches.toml`.
+/// The route from `from` to `to` on the world's [`RouteGraph`], remembered in its
+/// [`RouteCache`].
 pub fn find_path(world: &mut World, from: TilePos, to: TilePos) -> Result<Vec<TilePos>, NoPath> {
-    let budget = world
-        .resource::<ActiveConfig>()
-        .assets
-        .marches
-        .march
-        .path_node_budget;
-    world.resource_scope(|world, mut scratch: Mut<PathScratch>| {
-        scratch.find(world.resource::<Terrain>(), from, to, budget)
+    world.resource_scope(|world, mut cache: Mut<RouteCache>| {
+        cache.route(
+            world.resource::<RouteGraph>(),
+            world.resource::<Terrain>(),
+            from,
+            to,
+        )
     })
 }
 

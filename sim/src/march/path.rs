@@ -1,15 +1,17 @@
-//! Path finding on the tile grid: A* over 8 neighbours with a node budget, returning the corner
-//! tiles of the path (waypoints) rather than every tile.
+//! Exact path finding on the whole tile grid: A* over 8 neighbours with a node budget, returning
+//! the corner tiles of the path (waypoints) rather than every tile.
+//!
+//! Marches do not use this: a far search floods much of a zone ring (~20 ms on the default
+//! map). Routes come from [`super::route_graph`] and [`super::route_plan`]; this search is the
+//! exact reference they are measured and tested against (`cargo bench --bench routes`).
 //!
 //! Deterministic: ties in the open list break on (f, h, tile index), never on memory addresses or
-//! hash order. Bounded: the passable tiles are labelled once into connected regions, so a target
-//! in another region (a pocket walled in by mountains or water) is refused at once; within a
-//! region the search gives up after `budget` expanded tiles, never scanning the whole map.
+//! hash order. The passable tiles are labelled once into connected regions, so a target in
+//! another region is refused at once; within a region the search gives up after `budget`
+//! expanded tiles.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-
-use bevy_ecs::prelude::Resource;
+use std::collections::BinaryHeap;
 
 use crate::map::Terrain;
 use crate::types::TilePos;
@@ -33,12 +35,13 @@ pub fn octile(a: TilePos, b: TilePos) -> u64 {
 pub enum NoPath {
     /// Start or goal is off the map or impassable.
     Blocked,
-    /// The search explored its budget without reaching the goal (or the goal is walled off).
+    /// The goal lies in another region: no walk around mountains and water leads there (or,
+    /// for the exact search only, the search ran out of its budget).
     Unreachable,
 }
 
 /// Reusable search buffers, sized to the map on first use, so a search allocates nothing per call.
-#[derive(Resource, Default, Debug)]
+#[derive(Default, Debug)]
 pub struct PathScratch {
     /// Connected region of each tile (0 = impassable), labelled on first use.
     regions: Vec<u32>,
@@ -47,15 +50,7 @@ pub struct PathScratch {
     parent: Vec<u32>,
     current: u32,
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    /// Paths already found, by (start, goal), for the budget in `cache_budget`. The terrain never
-    /// changes in a running world and the search is deterministic, so a cached answer is exactly
-    /// what a new search would return; players re-sending to the same fields hit it.
-    cache: BTreeMap<(TilePos, TilePos), Result<Vec<TilePos>, NoPath>>,
-    cache_budget: u32,
 }
-
-/// Cached paths kept before the cache is emptied (about 100 bytes each).
-const CACHE_LIMIT: usize = 100_000;
 
 const NEIGHBOURS: [(i32, i32); 8] = [
     (1, 0),
@@ -73,25 +68,6 @@ impl PathScratch {
     /// exploring at most `budget` tiles. Returns the waypoints: start, every tile where the
     /// direction changes, and goal.
     pub fn find(
-        &mut self,
-        terrain: &Terrain,
-        start: TilePos,
-        goal: TilePos,
-        budget: u32,
-    ) -> Result<Vec<TilePos>, NoPath> {
-        if self.cache_budget != budget || self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-            self.cache_budget = budget;
-        }
-        if let Some(hit) = self.cache.get(&(start, goal)) {
-            return hit.clone();
-        }
-        let found = self.search(terrain, start, goal, budget);
-        self.cache.insert((start, goal), found.clone());
-        found
-    }
-
-    fn search(
         &mut self,
         terrain: &Terrain,
         start: TilePos,
@@ -187,7 +163,7 @@ impl PathScratch {
 
 /// Labels 4-connected regions of passable tiles (1, 2, …; 0 for impassable). A* never cuts a
 /// corner, so its 8-neighbour moves connect exactly the tiles 4-neighbour moves do.
-fn label_regions(terrain: &Terrain) -> Vec<u32> {
+pub(crate) fn label_regions(terrain: &Terrain) -> Vec<u32> {
     let (w, h) = (usize::from(terrain.width()), usize::from(terrain.height()));
     let tiles = terrain.tiles();
     let mut region = vec![0u32; tiles.len()];
@@ -344,11 +320,7 @@ mod tests {
         assert!(
             s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100)
                 .is_ok(),
-            "a new budget empties the cache"
+            "a bigger budget finds it"
         );
-        let again = s.find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100);
-        let fresh =
-            PathScratch::default().find(&open, TilePos::new(0, 0), TilePos::new(19, 19), 100);
-        assert_eq!(again, fresh, "a cached path is the path a new search finds");
     }
 }
