@@ -13,7 +13,7 @@ use std::sync::Arc;
 use dominion_sim::Kingdom;
 use dominion_sim::aoi::{
     Body, BodyUpdate, MarchPhase, ObjectKind, ObjectView, ObserverDelta, Observers, Viewport,
-    reference_interest,
+    mark_changed, reference_interest,
 };
 use dominion_sim::command::Command;
 use dominion_sim::map::{MapObject, NextObjectId, ResourceField};
@@ -404,10 +404,12 @@ fn field_remaining_is_sent_by_bucket_and_removed_objects_leave() {
     // Taking less than what crosses a bucket boundary sends nothing.
     let within = (remaining - 1) % step;
     k.world.get_mut::<ResourceField>(entity).unwrap().remaining -= within;
+    mark_changed(&mut k.world, entity);
     k.tick();
     clients.drain(&mut k);
     assert!(clients.log[&1].len() == 1, "no update inside a bucket");
     k.world.get_mut::<ResourceField>(entity).unwrap().remaining -= step;
+    mark_changed(&mut k.world, entity);
     k.tick();
     clients.drain(&mut k);
     clients.check(&mut k, &requested);
@@ -424,6 +426,22 @@ fn field_remaining_is_sent_by_bucket_and_removed_objects_leave() {
     clients.drain(&mut k);
     clients.check(&mut k, &requested);
     assert_eq!(clients.log[&1].last().unwrap().leave, vec![id]);
+}
+
+/// The AOI reads only the entities reported to it; a debug build catches an in-place change of
+/// a standing object's replicated fields that nobody reported.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "without aoi::mark_changed")]
+fn an_unreported_in_place_change_is_caught_in_debug_builds() {
+    let mut k = Kingdom::generate(9, assets(80));
+    set_viewport(&mut k, 1, Viewport::new(0, 0, 64, 64, 0));
+    k.tick();
+    let mut q = k.world.query::<&mut ResourceField>();
+    if let Some(mut f) = q.iter_mut(&mut k.world).next() {
+        f.remaining /= 2;
+    }
+    k.tick();
 }
 
 #[test]
@@ -646,9 +664,16 @@ fn run_ops(
                 }
             }
             Op::Drain(i, amount) => {
-                let mut q = k.world.query::<&mut ResourceField>();
-                if let Some(mut f) = q.iter_mut(&mut k.world).nth(*i) {
+                // An in-place change outside the rules is reported to the AOI.
+                let mut q = k
+                    .world
+                    .query::<(bevy_ecs::entity::Entity, &mut ResourceField)>();
+                let drained = q.iter_mut(&mut k.world).nth(*i).map(|(e, mut f)| {
                     f.remaining = f.remaining.saturating_sub(*amount).max(1);
+                    e
+                });
+                if let Some(e) = drained {
+                    mark_changed(&mut k.world, e);
                 }
             }
             Op::Wait => {}

@@ -61,6 +61,7 @@ use crate::active_config::ActiveConfig;
 use crate::city::City;
 use crate::clock::Tick;
 use crate::config::AoiConfig;
+use crate::gather::Gatherer;
 use crate::kingdom::Kingdom;
 use crate::map::{CitySlot, MapObject, Monster, ResourceField, Terrain};
 use crate::march::March;
@@ -72,8 +73,46 @@ use crate::types::ObjectId;
 #[derive(Resource, Debug, Default)]
 pub struct RemovedObjects(pub Vec<ObjectId>);
 
-/// Registers the AOI: the [`Observers`] resource sized to the map, the removal observers, and
-/// [`update_interest`] in [`TickPhase::Interest`].
+/// Entities whose replicated components may have changed since the last Interest phase, so the
+/// Interest phase reads only these instead of every object's change ticks.
+///
+/// Filled by observers the AOI registers: a replicated component inserted (spawns, a slot
+/// becoming a city) or removed without a despawn, and a [`Gatherer`] removed (gathering settles a
+/// field's `remaining` right after). Marches and cities, which the rules change in place in many
+/// places, are found by change detection over marches and cities only. Any other in-place change
+/// of a standing object's replicated fields (a field's `remaining`, a monster's kind or level, an
+/// object's tile) must be reported with [`mark_changed`] or [`Touched::mark`]; debug builds
+/// check that none was missed.
+#[derive(Resource, Debug, Default)]
+pub struct Touched(Vec<Entity>);
+
+impl Touched {
+    /// Reports that `entity`'s replicated components may have changed.
+    pub fn mark(&mut self, entity: Entity) {
+        self.0.push(entity);
+    }
+}
+
+/// Reports that `entity`'s replicated components may have changed in place (see [`Touched`]).
+/// A no-op on a world without the AOI.
+pub fn mark_changed(world: &mut World, entity: Entity) {
+    if let Some(mut touched) = world.get_resource_mut::<Touched>() {
+        touched.mark(entity);
+    }
+}
+
+/// The components whose insertion may change what the AOI replicates.
+type Replicated = (MapObject, ResourceField, Monster, City, CitySlot, March);
+
+/// The kind components of a standing object, and a field's [`Gatherer`].
+type KindOrGatherer = (ResourceField, Monster, City, CitySlot, Gatherer);
+
+/// Cities whose tile or city fields changed (the rules change cities in place).
+type ChangedCities<'w, 's> =
+    Query<'w, 's, Entity, (With<City>, Or<(Changed<MapObject>, Changed<City>)>)>;
+
+/// Registers the AOI: the [`Observers`] resource sized to the map, the removal and insertion
+/// observers, and [`update_interest`] in [`TickPhase::Interest`].
 pub fn add_to(kingdom: &mut Kingdom) {
     let world = &mut kingdom.world;
     let (width, height) = {
@@ -83,6 +122,7 @@ pub fn add_to(kingdom: &mut Kingdom) {
     let config = world.resource::<ActiveConfig>().assets.aoi.clone();
     world.insert_resource(Observers::new(width, height, config));
     world.init_resource::<RemovedObjects>();
+    world.init_resource::<Touched>();
     world.add_observer(
         |ev: On<Remove<MapObject>>,
          objects: Query<&MapObject>,
@@ -97,6 +137,16 @@ pub fn add_to(kingdom: &mut Kingdom) {
             if let Ok(m) = marches.get(ev.event().entity) {
                 removed.0.push(m.id);
             }
+        },
+    );
+    world.add_observer(|ev: On<Insert<Replicated>>, mut touched: ResMut<Touched>| {
+        touched.mark(ev.event().entity);
+    });
+    // A kind component removed from an object that stays (a despawn is caught above), and a
+    // gatherer leaving a field (its `remaining` is settled right after).
+    world.add_observer(
+        |ev: On<Remove<KindOrGatherer>>, mut touched: ResMut<Touched>| {
+            touched.mark(ev.event().entity);
         },
     );
     kingdom.add_systems(TickPhase::Interest, update_interest);
@@ -161,27 +211,42 @@ type StandingQuery = (
     Has<CitySlot>,
 );
 
-/// Entities whose replicated components changed since the last run.
-type ChangedStanding<'w, 's> = (
-    Query<'w, 's, Entity, Changed<MapObject>>,
-    Query<'w, 's, Entity, Changed<ResourceField>>,
-    Query<'w, 's, Entity, Changed<City>>,
-    Query<'w, 's, Entity, Added<CitySlot>>,
-    Query<'w, 's, Entity, Changed<Monster>>,
-);
+/// Standing objects a debug build checks for in-place changes nobody reported (cities are
+/// always scanned).
+#[cfg(debug_assertions)]
+type UnreportedStanding<'w, 's> = Query<
+    'w,
+    's,
+    (Entity, &'static MapObject),
+    (
+        Without<City>,
+        Or<(
+            Changed<MapObject>,
+            Changed<ResourceField>,
+            Changed<Monster>,
+            Added<CitySlot>,
+        )>,
+    ),
+>;
 
 /// The Interest phase: collects the objects that changed since the last tick (all of them on the
 /// first run or after an `aoi.toml` change), converts them to views and steps [`Observers`].
-/// Reads [`Tick`], [`ActiveConfig`], map objects, cities and marches; writes [`Observers`],
-/// [`RemovedObjects`].
+///
+/// Work follows what changed: the entities in [`Touched`] and [`RemovedObjects`], plus change
+/// detection over marches and cities only (the rules change those in place); the ~300k fields,
+/// monsters and slots of the map are not scanned. Reads [`Tick`], [`ActiveConfig`], map
+/// objects, cities and marches; writes [`Observers`], [`RemovedObjects`], [`Touched`].
+#[allow(clippy::too_many_arguments)]
 pub fn update_interest(
     tick: Res<Tick>,
     active: Res<ActiveConfig>,
     mut observers: ResMut<Observers>,
     mut removed: ResMut<RemovedObjects>,
-    changed: ChangedStanding,
+    mut touched: ResMut<Touched>,
     standing: Query<StandingQuery>,
+    changed_cities: ChangedCities,
     (changed_marches, marches): (Query<&March, Changed<March>>, Query<&March>),
+    #[cfg(debug_assertions)] unreported: UnreportedStanding,
 ) {
     let new_version = observers.config_version != Some(active.version);
     let everything = new_version
@@ -192,28 +257,33 @@ pub fn update_interest(
     }
     let config = &active.assets.aoi;
 
+    let mut entities = std::mem::take(&mut touched.0);
     let mut changes: Vec<(ObjectId, Option<ObjectView>)> =
         removed.0.drain(..).map(|id| (id, None)).collect();
-    let view_of = |(o, f, m, c, s): (&MapObject, _, _, _, bool)| {
-        standing_view(o, f, m, c, s, config).map(|v| (o.id, Some(v)))
-    };
+    let view_of =
+        |(o, f, m, c, s): (&MapObject, _, _, _, bool)| (o.id, standing_view(o, f, m, c, s, config));
     if everything {
-        changes.extend(standing.iter().filter_map(view_of));
+        changes.extend(standing.iter().map(view_of));
         changes.extend(marches.iter().map(|m| (m.id, Some(march_view(m)))));
     } else {
-        let (placed, fields, cities, slots, monsters) = &changed;
-        let mut entities: Vec<Entity> = placed.iter().collect();
-        entities.extend(fields.iter());
-        entities.extend(cities.iter());
-        entities.extend(slots.iter());
-        entities.extend(monsters.iter());
+        entities.extend(changed_cities.iter());
         entities.sort_unstable();
         entities.dedup();
+        #[cfg(debug_assertions)]
+        for (e, o) in &unreported {
+            debug_assert!(
+                entities.binary_search(&e).is_ok(),
+                "AOI: {} changed a replicated component in place without aoi::mark_changed",
+                o.id
+            );
+        }
+        // A touched entity that is gone was despawned (its id is in `removed`) or is a march
+        // (found below).
         changes.extend(
             entities
-                .into_iter()
-                .filter_map(|e| standing.get(e).ok())
-                .filter_map(view_of),
+                .iter()
+                .filter_map(|&e| standing.get(e).ok())
+                .map(view_of),
         );
         changes.extend(changed_marches.iter().map(|m| (m.id, Some(march_view(m)))));
     }
