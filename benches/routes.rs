@@ -131,6 +131,39 @@ fn bench(c: &mut Criterion) {
         mean, worst
     );
 
+    // The cluster side, chosen by measurement: the same pairs on graphs of other sides.
+    for side in [8u16, 24, 32] {
+        let t = Instant::now();
+        let other = RouteGraph::build(&terrain, side);
+        let built = t.elapsed();
+        let mut scratch = RouteScratch::default();
+        let t = Instant::now();
+        let routes: Vec<Vec<TilePos>> = pairs
+            .iter()
+            .map(|&(a, b)| {
+                other
+                    .route(&terrain, &mut scratch, a, b)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let took = t.elapsed();
+        let ratios: Vec<f64> = exact_paths
+            .iter()
+            .zip(&routes)
+            .map(|(e, p)| length(p) as f64 / length(e) as f64)
+            .collect();
+        println!(
+            "clusters of {side}: built in {:.0} ms, {} nodes; {:.1} µs per far route ({:.2}× the {}-tile graph's time); length mean {:.4}×, worst {:.4}×",
+            built.as_secs_f64() * 1e3,
+            other.node_count(),
+            took.as_secs_f64() * 1e6 / PAIRS as f64,
+            took.as_secs_f64() / serial.as_secs_f64(),
+            CLUSTER_SIDE,
+            ratios.iter().sum::<f64>() / ratios.len() as f64,
+            ratios.iter().cloned().fold(1.0, f64::max)
+        );
+    }
+
     let mut g = c.benchmark_group("routes");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));

@@ -56,7 +56,7 @@ queue_limit = 5
 max_troops = 200000
 gather_per_minute = 6000
 scout_speed = 120
-route_requests_per_tick = 0
+route_budget_per_tick = 0
 intercept_range = 2
 
 [battle]
@@ -67,12 +67,12 @@ damage_scale = 1.0
     assert_eq!(
         errors_with("marches.toml", text),
         "\
-marches.toml:6: march.route_requests_per_tick: must be between 1 and 100000, found 0
+marches.toml:6: march.route_budget_per_tick: must be between 1 and 1000000, found 0
 marches.toml:9: battle.loot_share: missing field"
     );
     let parsed = Assets::parse(&asset_files(200)).unwrap();
     assert_eq!(parsed.marches.battle.loot_permille, 300);
-    assert_eq!(parsed.marches.march.route_requests_per_tick, 512);
+    assert_eq!(parsed.marches.march.route_budget_per_tick, 256);
     assert_eq!(parsed.marches.march.intercept_range, 2);
     assert_eq!(
         parsed.cities.city.starting_troops.0,

@@ -106,8 +106,8 @@ fn same_seed_assets_and_log_give_the_same_hash_with_rayon_on_and_off() {
 }
 
 /// 200 players on a 400×400 map each order five marches to fields at least 150 tiles away in
-/// another zone ring, all in one tick (1,000 far orders: over the per-tick cap, so some wait a
-/// tick), then the world runs 300 ticks. With `warm`, the routes of half the orders are planned
+/// another zone ring, all in one tick (1,000 far orders: far over the per-tick route budget, so
+/// most wait), then the world runs 300 ticks. With `warm`, the routes of half the orders are planned
 /// into the route cache beforehand, which must change nothing but speed.
 fn far_burst(warm: bool) -> [u8; 32] {
     use bevy_ecs::prelude::Mut;

@@ -249,20 +249,28 @@ fn a_far_target_across_zone_rings_gets_a_route() {
 }
 
 #[test]
-fn march_orders_over_the_per_tick_cap_wait_for_the_next_tick_in_order() {
+fn march_orders_over_the_route_budget_wait_for_the_next_tick_in_order() {
     let mut files = asset_files(200);
-    let m = files["marches.toml"].replace(
-        "route_requests_per_tick = 512",
-        "route_requests_per_tick = 2",
-    );
+    // Two far orders' worth per tick.
+    let m =
+        files["marches.toml"].replace("route_budget_per_tick = 256", "route_budget_per_tick = 16");
     files.insert("marches.toml".into(), m);
     let assets = Arc::new(Assets::parse(&files).unwrap());
     let mut k = Kingdom::generate(3, assets);
     k.add_player(A).unwrap();
-    k.add_player(B).unwrap();
-    let (b_city, _) = k.city(B).unwrap();
-    for request in 1..=4 {
-        k.submit(A, request, send(vec![], b_city, Mission::Scout));
+    let home = city_pos(&mut k, A);
+    // Four far fields (more than two route-graph clusters away): 8 budget units each.
+    let far: Vec<ObjectId> = fields_near(&mut k, home, ResourceKind::Food)
+        .into_iter()
+        .rev()
+        .take(4)
+        .map(|(id, _)| id)
+        .collect();
+    for (request, &field) in (1..).zip(&far) {
+        let to = common::pos_of(&mut k, field).unwrap();
+        let graph = k.world.resource::<dominion_sim::march::RouteGraph>();
+        assert!(!graph.is_near(home, to), "{home} → {to} is far");
+        k.submit(A, request, send(vec![], field, Mission::Scout));
     }
     k.submit(
         A,

@@ -210,14 +210,22 @@ impl CommandInbox {
     }
 }
 
+/// Route budget a march order between near ends costs (or one refused before routing).
+pub const NEAR_ROUTE_COST: u32 = 1;
+/// Route budget a march order between far ends costs: a route-graph search takes about this many
+/// times a near search (`cargo bench --bench routes`).
+pub const FAR_ROUTE_COST: u32 = 8;
+
 /// What the last tick's [`apply_commands`] did with the route requests it met.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoutePlanning {
     /// March orders applied.
     pub requests: u32,
+    /// Route budget they spent.
+    pub budget_spent: u32,
     /// Routes searched for them (the rest were known).
     pub searched: u32,
-    /// Commands left waiting for the next tick by `route_requests_per_tick`.
+    /// Commands left waiting for the next tick by `route_budget_per_tick`.
     pub deferred: u32,
 }
 
@@ -235,46 +243,55 @@ pub fn add_to(kingdom: &mut Kingdom) {
 /// [`WorldEvent::CommandResult`]. Reads and writes [`CommandInbox`], cities, marches,
 /// [`Players`], [`ObjectIndex`], [`RouteCache`], [`RoutePlanning`], [`Outbox`].
 ///
-/// At most `route_requests_per_tick` march orders are applied per tick; from the first order
-/// over that cap, the rest of the queue waits for the next tick in the same order (the cap
-/// counts orders, not searches, so which commands wait depends only on the input log, never on
-/// what the route cache happens to hold). Before applying, the routes of the orders that pass
-/// every other check as the world stands are planned together on rayon's workers (an order
-/// refused anyway costs no search); applying stays sequential, in submit order, and plans inline
-/// whatever the tick's earlier commands changed.
+/// Route planning is budgeted per tick (`route_budget_per_tick` in `marches.toml`): an order
+/// whose ends are near (a search in a small rectangle) costs [`NEAR_ROUTE_COST`], a far one (a
+/// route-graph search) [`FAR_ROUTE_COST`], an order refused before any route is needed costs
+/// [`NEAR_ROUTE_COST`]. From the first order over the budget, the rest of the queue waits for
+/// the next tick in the same order. The cost depends only on the world and the order, never on
+/// what the route cache holds, so which commands wait is the same on every replay. Before
+/// applying, the routes of the orders that pass every other check are planned together on
+/// rayon's workers; applying stays sequential, in submit order, and plans inline whatever the
+/// tick's earlier commands changed.
 pub fn apply_commands(world: &mut World) {
     let mut queue = std::mem::take(&mut world.resource_mut::<CommandInbox>().queue);
     queue.sort_by_key(|s| s.seq);
-    let cap = world
+    let budget = world
         .resource::<ActiveConfig>()
         .assets
         .marches
         .march
-        .route_requests_per_tick as usize;
-    let mut orders = 0;
-    let cut = queue
-        .iter()
-        .position(|s| {
-            let order = matches!(s.command, Command::SendMarch { .. });
-            orders += usize::from(order);
-            order && orders > cap
-        })
-        .unwrap_or(queue.len());
-    let waiting = queue.split_off(cut);
+        .route_budget_per_tick;
     let now = world.resource::<Tick>().0;
-    let pairs: Vec<(TilePos, TilePos)> = queue
-        .iter()
-        .filter_map(|s| match &s.command {
-            Command::SendMarch {
-                troops,
-                target,
-                mission,
-            } => check_order(world, s.player, troops, *target, *mission, now)
-                .ok()
-                .map(|o| (o.from, o.to)),
-            _ => None,
-        })
-        .collect();
+    let graph = world.resource::<RouteGraph>();
+    let mut spent = 0u32;
+    let mut orders = 0u32;
+    let mut pairs: Vec<(TilePos, TilePos)> = Vec::new();
+    let mut cut = queue.len();
+    for (i, s) in queue.iter().enumerate() {
+        let Command::SendMarch {
+            troops,
+            target,
+            mission,
+        } = &s.command
+        else {
+            continue;
+        };
+        let ends = check_order(world, s.player, troops, *target, *mission, now)
+            .ok()
+            .map(|o| (o.from, o.to));
+        let cost = match ends {
+            Some((a, b)) if !graph.is_near(a, b) => FAR_ROUTE_COST,
+            _ => NEAR_ROUTE_COST,
+        };
+        if spent > 0 && spent + cost > budget {
+            cut = i;
+            break;
+        }
+        spent += cost;
+        orders += 1;
+        pairs.extend(ends);
+    }
+    let waiting = queue.split_off(cut);
     let searched = world.resource_scope(|world, mut cache: Mut<RouteCache>| {
         cache.plan_all(
             world.resource::<RouteGraph>(),
@@ -283,7 +300,8 @@ pub fn apply_commands(world: &mut World) {
         )
     });
     *world.resource_mut::<RoutePlanning>() = RoutePlanning {
-        requests: orders.min(cap) as u32,
+        requests: orders,
+        budget_spent: spent,
         searched: searched as u32,
         deferred: waiting.len() as u32,
     };

@@ -13,9 +13,9 @@ pub struct MarchRules {
     pub gather_per_minute: u32,
     /// Scouts travel at this many tiles per minute regardless of troops.
     pub scout_speed: u32,
-    /// March orders (each needs a route) applied per tick at most; later ones wait for the next
-    /// tick in order. Bounds the route planning a tick does.
-    pub route_requests_per_tick: u32,
+    /// Route planning a tick may do: a march order to a near target costs 1, to a far one 8;
+    /// orders over the budget wait for the next tick in order.
+    pub route_budget_per_tick: u32,
     /// An attack on a moving march hits if the target is within this many tiles on arrival.
     pub intercept_range: u32,
 }
@@ -55,7 +55,7 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<MarchesConfig> {
                 "max_troops",
                 "gather_per_minute",
                 "scout_speed",
-                "route_requests_per_tick",
+                "route_budget_per_tick",
                 "intercept_range",
             ],
         );
@@ -63,14 +63,14 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<MarchesConfig> {
         let m = r.int(t, "max_troops", 1..=10_000_000);
         let g = r.int(t, "gather_per_minute", 1..=10_000_000);
         let s = r.int(t, "scout_speed", 1..=10_000);
-        let routes = r.int(t, "route_requests_per_tick", 1..=100_000);
+        let routes = r.int(t, "route_budget_per_tick", 1..=1_000_000);
         let range = r.int(t, "intercept_range", 0..=100);
         Some(MarchRules {
             queue_limit: q? as u32,
             max_troops: m? as u32,
             gather_per_minute: g? as u32,
             scout_speed: s? as u32,
-            route_requests_per_tick: routes? as u32,
+            route_budget_per_tick: routes? as u32,
             intercept_range: range? as u32,
         })
     });

@@ -63,6 +63,12 @@ const VIA_DIRECT: u32 = u32::MAX - 1;
 const VIA_GOAL_LEG: u32 = u32::MAX - 2;
 
 impl RouteGraph {
+    /// True when a route between `a` and `b` is first searched in a small rectangle around them
+    /// (within two clusters), not on the graph.
+    pub fn is_near(&self, a: TilePos, b: TilePos) -> bool {
+        octile(a, b) <= 2 * u64::from(self.cluster_side()) * 1000
+    }
+
     /// The route from `start` to `goal` as corner waypoints (start first, goal last; each leg
     /// straight or diagonal), or why there is none. Never fails for two passable tiles of one
     /// region.
@@ -83,7 +89,7 @@ impl RouteGraph {
             return Err(NoPath::Unreachable);
         }
         let side = self.cluster_side();
-        if octile(start, goal) <= 2 * u64::from(side) * 1000 {
+        if self.is_near(start, goal) {
             let rect = TileRect::around(start, goal, side, self.width(), self.height());
             if scratch
                 .near
