@@ -9,6 +9,13 @@
 //!   driver that re-sends every march that comes home, so each measured tick also applies the
 //!   commands of the previous one, as a live server does.
 //!
+//! - `tick/far_burst_*`: the generated map with the same 11,000 cities, each sending five
+//!   marches to fields and monsters at least 300 tiles away in another zone ring (so each route
+//!   crosses a wall through a pass). All orders of a wave are submitted at once, so each timed
+//!   tick spends the whole `route_budget_per_tick` on far orders (planning their routes on rayon's
+//!   workers)
+//!   while the marches of earlier waves travel. Reported beside the near-target busy world.
+//!
 //! The floors are plain loops over a `Vec` holding the same data, touching each item once: what
 //! any tick that visits every object (and every march clock) must at least pay on this machine
 //! today. A summary line prints median, p99 and the ratio to the floor, timed directly in the
@@ -24,10 +31,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dominion::assets::load_dir;
 use dominion_sim::Kingdom;
 use dominion_sim::city::City;
-use dominion_sim::command::{Command, Refusal};
+use dominion_sim::command::{Command, CommandInbox, Refusal, RoutePlanning};
 use dominion_sim::events::WorldEvent;
 use dominion_sim::map::{MapObject, Monster, ObjectIndex, ResourceField, generate_map};
-use dominion_sim::march::{MarchClock, MarchState, Mission};
+use dominion_sim::march::path::octile;
+use dominion_sim::march::{MarchClock, MarchState, Mission, RouteGraph};
+use dominion_sim::rng::SimRng;
 use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
 use rayon::prelude::*;
 
@@ -221,6 +230,82 @@ impl Bot {
     }
 }
 
+/// For every player, five orders to objects at least 300 tiles away in another zone ring and in
+/// the city's region: three fields (gather), a monster (attack), a field (scout).
+fn far_orders(k: &mut Kingdom) -> BTreeMap<PlayerId, Vec<Command>> {
+    let mut fields = Vec::new();
+    let mut monsters = Vec::new();
+    for (o, f, m) in k
+        .world
+        .query::<(&MapObject, Option<&ResourceField>, Option<&Monster>)>()
+        .iter(&k.world)
+    {
+        if f.is_some() {
+            fields.push((o.id, o.pos));
+        } else if m.is_some() {
+            monsters.push((o.id, o.pos));
+        }
+    }
+    fields.sort_unstable();
+    monsters.sort_unstable();
+    let mut orders = BTreeMap::new();
+    for p in 1..=PLAYERS {
+        let Some((id, _)) = k.city(PlayerId(p)) else {
+            continue;
+        };
+        let index = k.world.resource::<ObjectIndex>();
+        let Some(home) = index
+            .entity(id)
+            .and_then(|e| k.world.get::<MapObject>(e))
+            .map(|o| o.pos)
+        else {
+            continue;
+        };
+        let graph = k.world.resource::<RouteGraph>();
+        let terrain = k.world.resource::<dominion_sim::map::Terrain>();
+        let zone = |t: TilePos| terrain.get(t).map(|t| t.zone());
+        let mut rng = SimRng::new(SEED, 1000 + p);
+        let mut far = |pool: &[(ObjectId, TilePos)]| {
+            for _ in 0..500 {
+                let (id, pos) = pool[rng.below(pool.len() as u64) as usize];
+                if octile(home, pos) >= 300_000
+                    && zone(home) != zone(pos)
+                    && graph.connected(home, pos)
+                {
+                    return Some(id);
+                }
+            }
+            None
+        };
+        let mut list = Vec::new();
+        for i in 0..3 {
+            if let Some(f) = far(&fields) {
+                list.push(Command::SendMarch {
+                    troops: Troops(vec![1000 + 200 * i, 200]),
+                    target: f,
+                    mission: Mission::Gather,
+                });
+            }
+        }
+        if let Some(m) = far(&monsters) {
+            list.push(Command::SendMarch {
+                troops: Troops(vec![2500, 2500, 500]),
+                target: m,
+                mission: Mission::Attack,
+            });
+        }
+        if let Some(f) = far(&fields) {
+            list.push(Command::SendMarch {
+                troops: Troops::default(),
+                target: f,
+                mission: Mission::Scout,
+            });
+        }
+        orders.insert(PlayerId(p), list);
+    }
+    orders
+}
+
 fn census(k: &mut Kingdom) -> String {
     let mut c = [0usize; 4];
     for m in k.marches() {
@@ -407,6 +492,63 @@ fn bench(c: &mut Criterion) {
         serial,
         parallel,
         rayon::current_num_threads()
+    );
+    drop(busy);
+
+    // Far targets: waves of orders across zone rings, each tick applying the per-tick cap.
+    let mut far = Kingdom::generate(SEED, assets.clone());
+    for p in 1..=PLAYERS {
+        far.add_player(PlayerId(p)).expect("enough city slots");
+    }
+    let orders = far_orders(&mut far);
+    let cap = assets.marches.march.route_budget_per_tick;
+    let mut samples = Vec::new();
+    let mut searched = 0u64;
+    let mut sent = 0usize;
+    let mut request = 0u32;
+    for wave in 0..MARCHES_PER_PLAYER {
+        for (&p, list) in &orders {
+            if let Some(c) = list.get(wave) {
+                request += 1;
+                sent += 1;
+                far.submit(p, request, c.clone());
+            }
+        }
+        while !far.world.resource::<CommandInbox>().is_empty() {
+            let t = Instant::now();
+            far.tick();
+            samples.push(t.elapsed());
+            black_box(far.drain_events());
+            searched += u64::from(far.world.resource::<RoutePlanning>().searched);
+        }
+    }
+    let mut far_plain: Vec<(MapObject, u64)> = far
+        .world
+        .query::<(&MapObject, Option<&ResourceField>)>()
+        .iter(&far.world)
+        .map(|(o, f)| (*o, f.map_or(0, |f| f.remaining)))
+        .collect();
+    let mut far_clocks: Vec<(ObjectId, u64)> = far
+        .world
+        .query::<&MarchClock>()
+        .iter(&far.world)
+        .map(|c| (c.id, c.next))
+        .collect();
+    let (far_floor, _) = time(200, &mut || busy_floor(&mut far_plain, &mut far_clocks));
+    samples.sort();
+    let ticks = samples.len();
+    let (far_med, far_p99) = (samples[ticks / 2], samples[ticks * 99 / 100]);
+    println!(
+        "summary far burst: {} far orders over {} ticks (route budget {} per tick), {:.0} route searches/tick, {}; tick median {:?} p99 {:?}; floor median {:?}; tick/floor = {:.2}",
+        sent,
+        ticks,
+        cap,
+        searched as f64 / ticks as f64,
+        census(&mut far),
+        far_med,
+        far_p99,
+        far_floor,
+        far_med.as_secs_f64() / far_floor.as_secs_f64().max(1e-12)
     );
 }
 

@@ -60,6 +60,15 @@ pub struct Metrics {
     pub inbox_commands_pending: IntGauge,
     /// Items queued for the world and not yet drained.
     pub inbox_queued: IntGauge,
+    /// March orders the world applied.
+    pub route_orders: IntCounter,
+    /// Route searches their planning ran (the rest of the orders found their route known or
+    /// were refused before routing).
+    pub route_searches: IntCounter,
+    /// Route budget spent per tick.
+    pub route_budget_spent: Histogram,
+    /// Commands the route budget left waiting for the next tick, after the last tick.
+    pub route_deferred: IntGauge,
 }
 
 impl Metrics {
@@ -152,6 +161,26 @@ impl Metrics {
                 "Items queued for the world and not yet drained",
             )
             .expect("static metric definition"),
+            route_orders: counter("route_orders_total", "March orders the world applied"),
+            route_searches: counter(
+                "route_searches_total",
+                "Route searches run for march orders (the rest were known or refused first)",
+            ),
+            route_budget_spent: Histogram::with_opts(
+                HistogramOpts::new(
+                    "route_budget_spent",
+                    "Route budget spent per tick (near order 1, far order 8)",
+                )
+                .buckets(vec![
+                    0.0, 1.0, 4.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                ]),
+            )
+            .expect("static metric definition"),
+            route_deferred: IntGauge::new(
+                "route_deferred_commands",
+                "Commands the route budget left waiting for the next tick",
+            )
+            .expect("static metric definition"),
             registry,
         };
         let r = &m.registry;
@@ -176,6 +205,10 @@ impl Metrics {
             Box::new(m.inbox_carried.clone()),
             Box::new(m.inbox_commands_pending.clone()),
             Box::new(m.inbox_queued.clone()),
+            Box::new(m.route_orders.clone()),
+            Box::new(m.route_searches.clone()),
+            Box::new(m.route_budget_spent.clone()),
+            Box::new(m.route_deferred.clone()),
         ] {
             r.register(c).expect("each metric is registered once");
         }
@@ -193,6 +226,14 @@ impl Metrics {
         self.save_failing.set(i64::from(s.failing.load(Relaxed)));
         self.save_last_success
             .set(s.last_success_unix_ms.load(Relaxed));
+    }
+
+    /// Records what the last tick's command phase did with march orders.
+    pub fn observe_routes(&self, r: &dominion_sim::command::RoutePlanning) {
+        self.route_orders.inc_by(u64::from(r.requests));
+        self.route_searches.inc_by(u64::from(r.searched));
+        self.route_budget_spent.observe(f64::from(r.budget_spent));
+        self.route_deferred.set(i64::from(r.deferred));
     }
 
     /// Copies the world inbox's counters and depths into the metrics.

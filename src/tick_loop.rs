@@ -77,6 +77,11 @@ pub fn run_ticks(
         }
         let took = started.elapsed();
         metrics.tick_seconds.observe(took.as_secs_f64());
+        metrics.observe_routes(
+            kingdom
+                .world
+                .resource::<dominion_sim::command::RoutePlanning>(),
+        );
         metrics.ticks.inc();
         if took > driver.period() {
             metrics.tick_overruns.inc();

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Capacity run: a release server on the embedded defaults in a fresh data dir, N bots with the
+# default command mix for S seconds, on this machine. Prints the bots' report, the server's tick
+# figures from /metrics (ticks, overruns, skipped, p99 from the histogram buckets) and the CPU
+# seconds the server and the bots each used.
+#
+#   tools/capacity.sh [BOTS=1000] [SECONDS=60]
+#
+# Needs `cargo build --release -p dominion -p dominion-tools` first (uses $CARGO_TARGET_DIR or
+# ./target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BOTS="${1:-1000}"
+SECONDS_TO_RUN="${2:-60}"
+BIN="${CARGO_TARGET_DIR:-target}/release"
+DATA="$(mktemp -d)"
+QUIC_PORT=$((20000 + RANDOM % 20000))
+METRICS_PORT=$((QUIC_PORT + 1))
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; grep -c "tick overran" "$DATA/server.log" | sed "s/^/server log: overrun warnings: /"; rm -rf "$DATA"' EXIT
+
+"$BIN/dominion" serve --data "$DATA" --listen "127.0.0.1:$QUIC_PORT" \
+    --metrics-addr "127.0.0.1:$METRICS_PORT" >"$DATA/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 600); do
+    FP=$(grep -o 'sha256 [0-9a-f]\{64\}' "$DATA/server.log" | head -1 | cut -d' ' -f2 || true)
+    OBJECTS=$(grep -o '[0-9]\+ objects' "$DATA/server.log" | head -1 | cut -d' ' -f1 || true)
+    if [[ -n "$FP" ]] && curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >/dev/null; then break; fi
+    sleep 0.5
+done
+[[ -n "${FP:-}" ]] || { echo "server did not start:"; cat "$DATA/server.log"; exit 2; }
+
+metric() { curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+# Measure the steady state: wait for the first (full) save of the freshly generated world.
+for _ in $(seq 1 600); do
+    [[ "$(metric dominion_save_batches_written)" -ge 1 ]] 2>/dev/null && break
+    sleep 0.5
+done
+sleep 2
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+before_ticks=$(metric dominion_ticks_total); before_skipped=$(metric dominion_ticks_skipped_total)
+before_over=$(metric dominion_tick_overruns_total); before_cpu=$(cpu "$SERVER")
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_tick_seconds_bucket' >"$DATA/before"
+
+/usr/bin/time -f "bots cpu: %U s user + %S s system, %e s wall" \
+    "$BIN/bots" --server "127.0.0.1:$QUIC_PORT" --fingerprint "$FP" --clients "$BOTS" \
+    --seconds "$SECONDS_TO_RUN" --max-object-id "${OBJECTS:-288703}" --quiet
+
+after_cpu=$(cpu "$SERVER")
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_tick_seconds_bucket' >"$DATA/after"
+ticks=$(( $(metric dominion_ticks_total) - before_ticks ))
+echo "server: $ticks ticks, $(( $(metric dominion_tick_overruns_total) - before_over )) overran the period, $(( $(metric dominion_ticks_skipped_total) - before_skipped )) skipped"
+echo "server cpu during the run: $(echo "$after_cpu - $before_cpu" | bc) s"
+# p50/p99 of the ticks of this run from the histogram buckets (upper bound of the bucket).
+paste "$DATA/before" "$DATA/after" | awk -v n="$ticks" '
+    { match($1, /le="[^"]+"/); le = substr($1, RSTART + 4, RLENGTH - 5); c = $4 - $2
+      if (p50 == "" && c >= n * 0.50) p50 = le
+      if (p99 == "" && c >= n * 0.99) p99 = le }
+    END { print "tick p50 <= " p50 " s, p99 <= " p99 " s (histogram bucket bounds)" }'
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_phase_seconds_(sum|count)' || true
+for m in dominion_route_orders_total dominion_route_searches_total dominion_inbox_refused_total; do
+    curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep "^$m" || true
+done
