@@ -534,6 +534,8 @@ fn a_missing_aoi_file_means_the_defaults() {
 enum Op {
     /// Move or zoom an observer.
     View(u64, Viewport),
+    /// Pan an observer's viewport by a few tiles (same size and zoom), or resize it a little.
+    Pan(u64, i16, i16, i16, i16),
     /// Drop an observer.
     Drop(u64),
     /// Spawn a free-standing march with a random path and state.
@@ -566,6 +568,8 @@ fn path() -> impl Strategy<Value = Vec<(u16, u16)>> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u64..6, viewport()).prop_map(|(o, v)| Op::View(o, v)),
+        4 => (0u64..6, -12i16..13, -12i16..13, -3i16..4, -3i16..4)
+            .prop_map(|(o, dx, dy, dw, dh)| Op::Pan(o, dx, dy, dw, dh)),
         1 => (0u64..6).prop_map(Op::Drop),
         3 => (path(), 0u8..4, 1u32..5000).prop_map(|(p, s, t)| Op::Spawn(p, s, t)),
         3 => (0usize..20, path(), 0u8..4, 1u32..5000).prop_map(|(i, p, s, t)| Op::Mutate(i, p, s, t)),
@@ -615,6 +619,20 @@ fn run_ops(
             Op::View(o, vp) => {
                 requested.insert(*o, *vp);
                 set_viewport(&mut k, *o, *vp);
+            }
+            Op::Pan(o, dx, dy, dw, dh) => {
+                if let Some(vp) = requested.get(o).copied() {
+                    let shift = |v: u16, d: i16| (i32::from(v) + i32::from(d)).clamp(0, 200) as u16;
+                    let vp = Viewport::new(
+                        shift(vp.x, *dx),
+                        shift(vp.y, *dy),
+                        shift(vp.w, *dw),
+                        shift(vp.h, *dh),
+                        vp.zoom,
+                    );
+                    requested.insert(*o, vp);
+                    set_viewport(&mut k, *o, vp);
+                }
             }
             Op::Drop(o) => {
                 requested.remove(o);

@@ -7,10 +7,13 @@
 //! march's tile ([`geom::visible`] is the rule, [`reference_interest`] applies it by brute force).
 //!
 //! Each tick the Interest phase ([`update_interest`]) finds the objects whose replicated fields
-//! may have changed (bevy change detection on the components, removal observers for despawns),
-//! turns them into plain [`ObjectView`]s and hands them to the [`Observers`] resource, which
-//! queues an [`ObserverDelta`] per observer that has something to hear. A march is replicated as
-//! route + departure tick + speed, so it changes only when its phase, route or troops change,
+//! may have changed — entities reported in [`Touched`] (filled by insert/remove observers and
+//! [`mark_changed`]), despawns in [`RemovedObjects`], and change detection over marches and
+//! cities only — so its work follows what changed, not the ~300k objects of the map. It turns
+//! them into plain [`ObjectView`]s and hands them to the [`Observers`] resource, which queues one
+//! [`DeltaBatch`] per tick: an [`ObserverDelta`] per observer that has something to hear, sharing
+//! each entering view and each update among the observers that need it. A march is replicated
+//! as route + departure tick + speed, so it changes only when its phase, route or troops change,
 //! never because it moved along its route.
 //!
 //! # Host API
@@ -26,9 +29,10 @@
 //!         .resource_mut::<Observers>()
 //!         .set_viewport(session, Viewport::new(10, 10, 40, 30, 0));
 //!     kingdom.tick();
-//!     for (observer, delta) in kingdom.world.resource_mut::<Observers>().drain_deltas() {
-//!         // encode with dominion_net::proto::delta::encode(&delta) and push to `observer`
-//!         let _ = (observer, delta, applied);
+//!     for batch in kingdom.world.resource_mut::<Observers>().drain_batches() {
+//!         // encode all at once with dominion_net::proto::delta::encode_batch(&batch) and push
+//!         // each (observer, message); `batch.delta(i)` is observer i's plain delta.
+//!         let _ = (batch, applied);
 //!     }
 //!     // When the session ends:
 //!     kingdom.world.resource_mut::<Observers>().remove_observer(session);
@@ -53,8 +57,8 @@ use bevy_ecs::prelude::*;
 pub use geom::{CELL, Grid, Rect, Viewport, footprint, visible};
 pub use observers::Observers;
 pub use view::{
-    Body, BodyUpdate, FieldUpdate, KindSet, MarchPhase, MarchView, ObjectKind, ObjectView,
-    ObserverDelta,
+    Body, BodyUpdate, DeltaBatch, FieldUpdate, KindSet, MarchPhase, MarchView, ObjectKind,
+    ObjectView, ObserverDelta,
 };
 
 use crate::active_config::ActiveConfig;

@@ -1,50 +1,65 @@
 //! [`Observers`]: every observer's viewport and interest set, the spatial indexes they are
 //! computed from, and the per-tick diff that turns object changes and viewport moves into
-//! [`ObserverDelta`]s.
+//! [`ObserverDelta`]s, batched per tick as a [`DeltaBatch`].
 //!
-//! **Indexes.** The last published view of every replicated object is kept in a slab. A uniform
-//! grid of [`CELL`](super::CELL)-tile cells lists the standing objects of each cell (id, tile, kind: enough to
-//! test without touching the slab) and, separately, the marches whose footprint touches the cell
-//! (a travelling march's whole route, so it is found where its path crosses a viewport). A third
-//! per-cell list holds the observers whose viewport overlaps the cell. All three change only when
-//! an object or a viewport changes; nothing is rebuilt per tick.
+//! **Indexes.** The last published view of every replicated object is kept in a slab (shared,
+//! so a tick's batch holds the views without copying them). A uniform grid of
+//! [`CELL`](super::CELL)-tile cells lists the standing objects of each cell by kind, each list in
+//! (row, column) order so a rectangle reads only its rows, and, separately, the marches whose
+//! footprint touches the cell with the footprint's bounding box (a travelling march's whole
+//! route, so it is found where its path crosses a viewport). A third per-cell list holds the
+//! observers whose viewport overlaps the cell. All three change only when an object or a
+//! viewport changes; nothing is rebuilt per tick.
 //!
 //! **Per tick** ([`Observers::step`]), given the objects that changed:
 //! 1. the slab and cell lists take the new views; each change remembers the cells of its old and
 //!    new footprint and the [`FieldUpdate`] between its old and new view;
-//! 2. observers whose viewport did not change are visited only through the cells of changed
-//!    objects: for each (observer, change) pair, membership before (the interest set) and after
-//!    (the rule) gives enter, update or leave;
-//! 3. observers whose viewport changed (or all, after an `aoi.toml` change) query the grid for
-//!    their new set and merge it with the old one: enters, leaves, and updates for objects that
-//!    stayed in view and changed this tick.
+//! 2. every observer gets its candidates: the changes listed in the cells it watches (a counting
+//!    sort over the watcher lists, no per-object pass), and, when its viewport moved by less than
+//!    its size at the same zoom, the objects in the strips it newly covers or no longer covers
+//!    (at most four rectangles each way). For each candidate, membership before (the interest
+//!    set) and after (the rule, with a bounding-box test before any route is read) gives enter,
+//!    update or leave. Any object whose membership can change is a candidate: an unchanged
+//!    object entering touches the newly covered strips, one leaving the uncovered ones;
+//! 3. observers that are new, zoomed, jumped far, or all of them after an `aoi.toml` change query
+//!    the grid for their whole new set and merge it with the old one;
+//! 4. the deltas become one [`DeltaBatch`]: each entering object's view and each update is held
+//!    once, observers list indices into them.
 //!
 //! Steps 2 and 3 are data-parallel over observers (rayon) once there are enough of them; each
 //! observer's result depends only on its own state and the shared indexes, and outputs are sorted
 //! by id, so the deltas are the same on any number of threads.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::geom::{CELL, Grid, Viewport, footprint, visible};
-use super::view::{FieldUpdate, ObjectKind, ObjectView, ObserverDelta};
+use super::geom::{CELL, Grid, Rect, Viewport, footprint};
+use super::view::{
+    DeltaBatch, FieldUpdate, KindSet, ObjectKind, ObjectView, ObserverDelta, SharedDelta,
+};
 use crate::config::AoiConfig;
 use crate::types::{ObjectId, TilePos};
 
 /// Below this many observers to visit, a step stays on the calling thread.
 const PARALLEL_MIN: usize = 1024;
 
+/// "None" in the packed `u32` fields below.
+const NONE: u32 = u32::MAX;
+
 /// Inclusive cell columns and rows `(c0, r0, c1, r1)` a viewport covers.
 type CellRange = (u32, u32, u32, u32);
+
+/// Inclusive bounding box `[x0, y0, x1, y1]` of a footprint's tiles.
+type Bbox = [u16; 4];
 
 /// A standing object in a cell's list.
 #[derive(Clone, Copy, Debug)]
 struct StandingEntry {
-    id: ObjectId,
-    slot: u32,
     pos: TilePos,
-    kind: ObjectKind,
+    slot: u32,
+    id: ObjectId,
 }
 
 /// A march in a cell's list, with the bounding box of its footprint so most queries accept or
@@ -53,16 +68,100 @@ struct StandingEntry {
 struct MarchEntry {
     id: ObjectId,
     slot: u32,
-    /// `[x0, y0, x1, y1]` of the footprint's tiles, inclusive.
-    bbox: [u16; 4],
+    bbox: Bbox,
 }
 
-/// An object's published view and the cells its footprint touches.
+/// An object's published view, the cells its footprint touches, and the footprint's box.
 #[derive(Clone, Debug)]
 struct Stored {
-    view: ObjectView,
+    view: Arc<ObjectView>,
     cells: Vec<u32>,
+    bbox: Bbox,
 }
+
+fn bbox_of(points: &[TilePos]) -> Bbox {
+    points.iter().fold([u16::MAX, u16::MAX, 0, 0], |b, p| {
+        [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
+    })
+}
+
+/// A box around the part of a footprint in cell `c`'s square one tile larger than its tiles
+/// (where [`Grid::path_cells`] lists it): the union, over the segments touching that square, of
+/// each segment's box clipped to the square. Every segment counted has a point inside its clipped
+/// box, so a box inside a rectangle means the footprint touches it; and any point of the
+/// footprint in the cell's tiles is inside the box. `None` if no segment touches the square.
+fn piece_bbox(grid: Grid, c: u32, points: &[TilePos]) -> Option<Bbox> {
+    let side = i64::from(CELL);
+    let (col, row) = (i64::from(c % grid.cols), i64::from(c / grid.cols));
+    let cell = Rect {
+        x0: col * side,
+        y0: row * side,
+        x1: (col + 1) * side,
+        y1: (row + 1) * side,
+    };
+    let clip = |a: TilePos, b: TilePos| -> Option<[i64; 4]> {
+        let (x0, x1) = (i64::from(a.x.min(b.x)), i64::from(a.x.max(b.x)));
+        let (y0, y1) = (i64::from(a.y.min(b.y)), i64::from(a.y.max(b.y)));
+        Some([
+            x0.max(cell.x0),
+            y0.max(cell.y0),
+            x1.min(cell.x1),
+            y1.min(cell.y1),
+        ])
+        .filter(|b| b[0] <= b[2] && b[1] <= b[3])
+    };
+    let mut out: Option<[i64; 4]> = None;
+    let mut add = |b: [i64; 4]| {
+        out = Some(match out {
+            None => b,
+            Some(o) => [
+                o[0].min(b[0]),
+                o[1].min(b[1]),
+                o[2].max(b[2]),
+                o[3].max(b[3]),
+            ],
+        });
+    };
+    match points {
+        [] => {}
+        [p] => {
+            if let Some(b) = clip(*p, *p) {
+                add(b);
+            }
+        }
+        _ => {
+            for w in points.windows(2) {
+                if cell.touches_segment(w[0], w[1])
+                    && let Some(b) = clip(w[0], w[1])
+                {
+                    add(b);
+                }
+            }
+        }
+    }
+    // Clipped to a square inside the map's u16 range plus one tile.
+    out.map(|b| b.map(|v| v.clamp(0, i64::from(u16::MAX)) as u16))
+}
+
+/// How a footprint's bounding box lies against a rectangle.
+fn bbox_vs(b: &Bbox, r: &Rect) -> Option<bool> {
+    let [x0, y0, x1, y1] = b.map(i64::from);
+    if x1 < r.x0 || x0 > r.x1 || y1 < r.y0 || y0 > r.y1 {
+        return Some(false);
+    }
+    if x0 >= r.x0 && x1 <= r.x1 && y0 >= r.y0 && y1 <= r.y1 {
+        return Some(true);
+    }
+    None
+}
+
+/// The standing-object kinds, by index into a cell's per-kind lists.
+const STANDING_KINDS: [ObjectKind; 4] = [
+    ObjectKind::City,
+    ObjectKind::CitySlot,
+    ObjectKind::Field,
+    ObjectKind::Monster,
+];
 
 /// The published views and the grid over them.
 #[derive(Debug)]
@@ -71,7 +170,8 @@ struct Store {
     slots: Vec<Option<Stored>>,
     free: Vec<u32>,
     by_id: BTreeMap<ObjectId, u32>,
-    standing: Vec<Vec<StandingEntry>>,
+    /// Per cell, per standing kind (discriminant order): entries in (row, column) order.
+    standing: Vec<[Vec<StandingEntry>; 4]>,
     marches: Vec<Vec<MarchEntry>>,
 }
 
@@ -82,35 +182,63 @@ impl Store {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: BTreeMap::new(),
-            standing: vec![Vec::new(); grid.len()],
+            standing: vec![Default::default(); grid.len()],
             marches: vec![Vec::new(); grid.len()],
         }
     }
 
-    /// The view in a slot (interest sets and cell lists only name live slots).
-    fn view(&self, slot: u32) -> Option<&ObjectView> {
-        self.slots.get(slot as usize)?.as_ref().map(|s| &s.view)
+    fn stored(&self, slot: u32) -> Option<&Stored> {
+        self.slots.get(slot as usize)?.as_ref()
     }
 
-    fn cells_of(&self, view: &ObjectView, out: &mut Vec<u32>) {
-        self.grid.path_cells(footprint(view), out);
+    /// The view in a slot (interest sets and cell lists only name live slots).
+    fn view(&self, slot: u32) -> Option<&ObjectView> {
+        self.stored(slot).map(|s| &*s.view)
+    }
+
+    /// The rule ([`super::visible`]) for a candidate, from what is known of it, then its kind
+    /// and footprint box, reading its route only when the box straddles the rectangle.
+    fn decide(&self, c: &Cand, shows: KindSet, rect: &Rect) -> bool {
+        if c.flags & IN != 0 {
+            return true;
+        }
+        if c.flags & OUT != 0 || c.slot == NONE || !shows.contains(c.kind) {
+            return false;
+        }
+        let whole = if c.flags & PIECE != 0 {
+            if bbox_vs(&c.bbox, rect) == Some(true) {
+                return true;
+            }
+            match self.stored(c.slot) {
+                Some(s) => s.bbox,
+                None => return false,
+            }
+        } else {
+            c.bbox
+        };
+        match bbox_vs(&whole, rect) {
+            Some(v) => v,
+            None => self
+                .view(c.slot)
+                .is_some_and(|v| rect.touches_path(footprint(v))),
+        }
     }
 
     fn unindex(&mut self, slot: u32) {
         let Some(stored) = &self.slots[slot as usize] else {
             return;
         };
-        let lists_march = stored.view.kind() == ObjectKind::March;
+        let kind = stored.view.kind();
         for &c in &stored.cells {
-            if lists_march {
+            if kind == ObjectKind::March {
                 let list = &mut self.marches[c as usize];
                 if let Some(i) = list.iter().position(|e| e.slot == slot) {
                     list.swap_remove(i);
                 }
             } else {
-                let list = &mut self.standing[c as usize];
+                let list = &mut self.standing[c as usize][kind as usize];
                 if let Some(i) = list.iter().position(|e| e.slot == slot) {
-                    list.swap_remove(i);
+                    list.remove(i);
                 }
             }
         }
@@ -121,99 +249,247 @@ impl Store {
             return;
         };
         let v = &stored.view;
-        let points = footprint(v);
-        let bbox = points.iter().fold([u16::MAX, u16::MAX, 0, 0], |b, p| {
-            [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
-        });
+        let kind = v.kind();
         for &c in &stored.cells {
-            if v.kind() == ObjectKind::March {
+            if kind == ObjectKind::March {
+                let bbox = piece_bbox(self.grid, c, footprint(v)).unwrap_or(stored.bbox);
                 self.marches[c as usize].push(MarchEntry {
                     id: v.id,
                     slot,
                     bbox,
                 });
             } else {
-                self.standing[c as usize].push(StandingEntry {
-                    id: v.id,
-                    slot,
-                    pos: v.pos,
-                    kind: v.kind(),
-                });
+                let list = &mut self.standing[c as usize][kind as usize];
+                let key = (v.pos.y, v.pos.x, v.id);
+                let at = list.partition_point(|e| (e.pos.y, e.pos.x, e.id) < key);
+                list.insert(
+                    at,
+                    StandingEntry {
+                        pos: v.pos,
+                        slot,
+                        id: v.id,
+                    },
+                );
             }
         }
     }
 
-    /// Objects visible in `vp` (clamped), as (id, slot) in id order.
-    fn query(&self, vp: &Viewport, config: &AoiConfig, out: &mut Vec<(ObjectId, u32)>) {
+    /// Pushes the standing objects of the `shows` kinds inside `rect`, as (id, slot).
+    fn standing_in(&self, rect: &Rect, vp: &Viewport, config: &AoiConfig, out: &mut Vec<Cand>) {
+        let shows = config.zoom(vp.zoom).shows;
+        if !shows.any_static() {
+            return;
+        }
+        self.grid.for_cells(rect, |c| {
+            for (k, list) in STANDING_KINDS.iter().zip(&self.standing[c as usize]) {
+                if !shows.contains(*k) || list.is_empty() {
+                    continue;
+                }
+                let from = list.partition_point(|e| i64::from(e.pos.y) < rect.y0);
+                for e in &list[from..] {
+                    if i64::from(e.pos.y) > rect.y1 {
+                        break;
+                    }
+                    let x = i64::from(e.pos.x);
+                    if rect.x0 <= x && x <= rect.x1 {
+                        out.push(Cand::standing(e, *k));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Pushes the marches listed in the cells of `rect` whose bounding box meets it, as
+    /// candidates: `sure` when the box or the listing cell lies inside `rect` (a march is listed
+    /// in a cell because it touches the cell's square one tile larger than its tiles). The same
+    /// march may appear once per cell.
+    fn marches_in(&self, rect: &Rect, out: &mut Vec<Cand>) {
+        let side = i64::from(CELL);
+        let cols = self.grid.cols;
+        self.grid.for_cells(rect, |c| {
+            let (col, row) = (i64::from(c % cols), i64::from(c / cols));
+            let cell_inside = col * side >= rect.x0
+                && (col + 1) * side <= rect.x1
+                && row * side >= rect.y0
+                && (row + 1) * side <= rect.y1;
+            for e in &self.marches[c as usize] {
+                match bbox_vs(&e.bbox, rect) {
+                    Some(false) => {}
+                    Some(true) => out.push(Cand::march(e, true)),
+                    None => out.push(Cand::march(e, cell_inside)),
+                }
+            }
+        });
+    }
+
+    /// Objects visible in `vp` (clamped), as candidates known to be in view, in id order.
+    fn query(
+        &self,
+        vp: &Viewport,
+        config: &AoiConfig,
+        out: &mut Vec<Cand>,
+        scratch: &mut Vec<Cand>,
+    ) {
         out.clear();
         let rect = vp.rect();
-        let shows = config.zoom(vp.zoom).shows;
-        if shows.any_static() {
-            self.grid.for_cells(&rect, |c| {
-                for e in &self.standing[c as usize] {
-                    if shows.contains(e.kind) && rect.contains(e.pos) {
-                        out.push((e.id, e.slot));
-                    }
+        self.standing_in(&rect, vp, config, out);
+        if config.zoom(vp.zoom).shows.contains(ObjectKind::March) {
+            scratch.clear();
+            self.marches_in(&rect, scratch);
+            merge_duplicates(scratch);
+            let shows = config.zoom(vp.zoom).shows;
+            for c in scratch.drain(..) {
+                if self.decide(&c, shows, &rect) {
+                    out.push(c);
                 }
-            });
-        }
-        if shows.contains(ObjectKind::March) {
-            // Candidates from every cell, with whether they are surely in view: their bounding
-            // box lies inside the viewport, or the cell they are listed in does (a march is
-            // listed in a cell because it touches the cell's square one tile larger than its
-            // tiles). Boxes that miss the viewport are dropped without reading the route.
-            let side = i64::from(CELL);
-            let cols = self.grid.cols;
-            let mut found: Vec<(ObjectId, u32, bool)> = Vec::new();
-            self.grid.for_cells(&rect, |c| {
-                let (col, row) = (i64::from(c % cols), i64::from(c / cols));
-                let cell_inside = col * side >= rect.x0
-                    && (col + 1) * side <= rect.x1
-                    && row * side >= rect.y0
-                    && (row + 1) * side <= rect.y1;
-                for e in &self.marches[c as usize] {
-                    let [x0, y0, x1, y1] = e.bbox.map(i64::from);
-                    if x1 < rect.x0 || x0 > rect.x1 || y1 < rect.y0 || y0 > rect.y1 {
-                        continue;
-                    }
-                    let sure = cell_inside
-                        || (x0 >= rect.x0 && x1 <= rect.x1 && y0 >= rect.y0 && y1 <= rect.y1);
-                    found.push((e.id, e.slot, sure));
-                }
-            });
-            found.sort_unstable_by_key(|f| f.0);
-            let mut i = 0;
-            while i < found.len() {
-                let (id, slot, mut sure) = found[i];
-                let mut j = i + 1;
-                while j < found.len() && found[j].0 == id {
-                    sure |= found[j].2;
-                    j += 1;
-                }
-                if sure
-                    || self
-                        .view(slot)
-                        .is_some_and(|v| rect.touches_path(footprint(v)))
-                {
-                    out.push((id, slot));
-                }
-                i = j;
             }
         }
-        out.sort_unstable();
+        out.sort_unstable_by_key(|c| c.id);
     }
+}
+
+/// A candidate's verdict is known: in view.
+const IN: u8 = 1;
+/// A candidate's verdict is known: not in view.
+const OUT: u8 = 2;
+/// A candidate's box covers only the footprint's part in one cell (see [`piece_bbox`]): inside
+/// a rectangle it proves the footprint touches it, away from it it proves nothing.
+const PIECE: u8 = 4;
+
+/// A candidate object for an observer: id, slot of its current view (or [`NONE`] when gone),
+/// index of its change this tick (or [`NONE`]), its kind and footprint box, and what is already
+/// known of its visibility ([`IN`], [`OUT`]).
+#[derive(Clone, Copy, Debug)]
+struct Cand {
+    id: ObjectId,
+    slot: u32,
+    change: u32,
+    bbox: Bbox,
+    kind: ObjectKind,
+    flags: u8,
+}
+
+impl Cand {
+    fn standing(e: &StandingEntry, kind: ObjectKind) -> Cand {
+        Cand {
+            id: e.id,
+            slot: e.slot,
+            change: NONE,
+            bbox: [e.pos.x, e.pos.y, e.pos.x, e.pos.y],
+            kind,
+            flags: IN,
+        }
+    }
+    fn march(e: &MarchEntry, sure: bool) -> Cand {
+        Cand {
+            id: e.id,
+            slot: e.slot,
+            change: NONE,
+            bbox: e.bbox,
+            kind: ObjectKind::March,
+            flags: PIECE | if sure { IN } else { 0 },
+        }
+    }
+}
+
+/// Sorts candidates by id and folds repeats into one (a change wins over a plain listing; what
+/// is known of either is kept).
+fn merge_duplicates(cands: &mut Vec<Cand>) {
+    cands.sort_unstable_by_key(|c| c.id);
+    cands.dedup_by(|later, kept| {
+        if later.id != kept.id {
+            return false;
+        }
+        if later.change != NONE {
+            kept.change = later.change;
+        }
+        // A verdict known from either holds; the box stays a piece only if both were.
+        let piece = kept.flags & later.flags & PIECE;
+        if kept.flags & PIECE != 0 && later.flags & PIECE == 0 {
+            kept.bbox = later.bbox;
+        }
+        kept.flags = ((kept.flags | later.flags) & !PIECE) | piece;
+        true
+    });
+}
+
+/// Whether `id` is in the sorted `set`, searching forward from `*lo` (ids asked in increasing
+/// order); leaves `*lo` at the first element not below `id`.
+fn gallop(set: &[ObjectId], lo: &mut usize, id: ObjectId) -> bool {
+    let mut bound = 1;
+    while *lo + bound <= set.len() && set[*lo + bound - 1] < id {
+        bound *= 2;
+    }
+    let end = (*lo + bound).min(set.len());
+    *lo += set[*lo..end].partition_point(|x| *x < id);
+    set.get(*lo) == Some(&id)
+}
+
+/// The rectangles covering `b` minus `a` (`b` itself when they do not meet): at most four.
+fn minus(b: &Rect, a: &Rect, out: &mut Vec<Rect>) {
+    if a.x1 < b.x0 || a.x0 > b.x1 || a.y1 < b.y0 || a.y0 > b.y1 {
+        out.push(*b);
+        return;
+    }
+    if b.y0 < a.y0 {
+        out.push(Rect { y1: a.y0 - 1, ..*b });
+    }
+    if b.y1 > a.y1 {
+        out.push(Rect { y0: a.y1 + 1, ..*b });
+    }
+    let (y0, y1) = (b.y0.max(a.y0), b.y1.min(a.y1));
+    if b.x0 < a.x0 {
+        out.push(Rect {
+            x0: b.x0,
+            x1: a.x0 - 1,
+            y0,
+            y1,
+        });
+    }
+    if b.x1 > a.x1 {
+        out.push(Rect {
+            x0: a.x1 + 1,
+            x1: b.x1,
+            y0,
+            y1,
+        });
+    }
+}
+
+fn area(r: &Rect) -> i64 {
+    (r.x1 - r.x0 + 1).max(0) * (r.y1 - r.y0 + 1).max(0)
 }
 
 /// One object change of the current step.
 #[derive(Debug)]
 struct Change {
     id: ObjectId,
-    /// Slot of the new view; `None` when the object is gone.
-    new: Option<u32>,
+    /// Slot of the new view; [`NONE`] when the object is gone.
+    new: u32,
+    /// Kind and footprint box of the new view (meaningless when gone).
+    kind: ObjectKind,
+    bbox: Bbox,
+    /// Footprint box of the view before, if there was one.
+    old_bbox: Option<Bbox>,
     /// Fields that changed, when the object existed before and still does.
     update: Option<FieldUpdate>,
     /// Cells of the old and new footprints, sorted, without repeats.
     cells: Vec<u32>,
+}
+
+/// What one observer is told this step: store slots entering, change indices updated, ids
+/// leaving; each in id order.
+#[derive(Debug, Default)]
+struct Pending {
+    enter: Vec<u32>,
+    update: Vec<u32>,
+    leave: Vec<ObjectId>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.enter.is_empty() && self.update.is_empty() && self.leave.is_empty()
+    }
 }
 
 /// One observer.
@@ -229,9 +505,213 @@ struct ObserverState {
     /// Ids in view, sorted.
     set: Vec<ObjectId>,
     /// The observer's delta being built this step.
-    delta: ObserverDelta,
+    pending: Pending,
     /// Cells of `applied` registered in the watcher lists.
     watched: Option<CellRange>,
+}
+
+/// Per-thread buffers of the per-observer work.
+#[derive(Default)]
+struct Scratch {
+    cands: Vec<Cand>,
+    more: Vec<Cand>,
+    rects: Vec<Rect>,
+    set: Vec<ObjectId>,
+    entered: Vec<ObjectId>,
+}
+
+/// Shared, read-only inputs of the per-observer work.
+struct Ctx<'a> {
+    store: &'a Store,
+    config: &'a AoiConfig,
+    changes: &'a [Change],
+    width: u16,
+    height: u16,
+    refresh_all: bool,
+}
+
+impl Ctx<'_> {
+    /// Brings one observer up to date: `from_changes` are the indices of this step's changes
+    /// listed in the cells it watches (ascending, possibly repeated).
+    fn refresh(&self, o: &mut ObserverState, from_changes: &[u32], s: &mut Scratch) {
+        let vp = match (o.dirty, o.applied) {
+            (true, _) => o.requested.clamped(self.config, self.width, self.height),
+            (false, Some(v)) => v,
+            (false, None) => return,
+        };
+        s.rects.clear();
+        let strips = match o.applied {
+            _ if !o.dirty => Some(0),
+            Some(a) if !self.refresh_all && a.zoom == vp.zoom => {
+                let (ra, rb) = (a.rect(), vp.rect());
+                minus(&rb, &ra, &mut s.rects);
+                let entering = s.rects.len();
+                minus(&ra, &rb, &mut s.rects);
+                let moved: i64 = s.rects.iter().map(area).sum();
+                // Strips pay while they are smaller than the view itself.
+                (moved < area(&rb)).then_some(entering)
+            }
+            _ => None,
+        };
+        match strips {
+            Some(entering) => self.diff(o, vp, from_changes, entering, s),
+            None => self.requery(o, vp, s),
+        }
+        o.applied = Some(vp);
+        o.dirty = false;
+    }
+
+    /// Candidates from the changes and the strips in `s.rects` (the first `entering` newly
+    /// covered, the rest uncovered), each tested against the rule unless surely in view.
+    fn diff(
+        &self,
+        o: &mut ObserverState,
+        vp: Viewport,
+        from_changes: &[u32],
+        entering: usize,
+        s: &mut Scratch,
+    ) {
+        let Scratch {
+            cands,
+            more,
+            rects,
+            set,
+            entered,
+        } = s;
+        cands.clear();
+        let rect = vp.rect();
+        let shows = self.config.zoom(vp.zoom).shows;
+        let old_rect = o.applied.map(|a| a.rect());
+        let mut last = NONE;
+        for &i in from_changes {
+            if i != last {
+                last = i;
+                let ch = &self.changes[i as usize];
+                // Neither in view before (old box away from the old view) nor now: nothing to
+                // tell, no need to look it up.
+                let out_now = ch.new == NONE
+                    || !shows.contains(ch.kind)
+                    || bbox_vs(&ch.bbox, &rect) == Some(false);
+                let out_before = match (ch.old_bbox, &old_rect) {
+                    (Some(b), Some(r)) => bbox_vs(&b, r) == Some(false),
+                    _ => true,
+                };
+                if out_now && out_before {
+                    continue;
+                }
+                cands.push(Cand {
+                    id: ch.id,
+                    slot: ch.new,
+                    change: i,
+                    bbox: ch.bbox,
+                    kind: ch.kind,
+                    flags: if ch.new == NONE { OUT } else { 0 },
+                });
+            }
+        }
+        let shows_marches = self.config.zoom(vp.zoom).shows.contains(ObjectKind::March);
+        for (k, r) in rects.iter().enumerate() {
+            more.clear();
+            self.store.standing_in(r, &vp, self.config, more);
+            if shows_marches {
+                self.store.marches_in(r, more);
+            }
+            if k >= entering {
+                // A standing object in an uncovered strip is out of view; a march found there
+                // may still cross the view elsewhere.
+                for c in more.iter_mut() {
+                    c.flags = if c.kind == ObjectKind::March {
+                        PIECE
+                    } else {
+                        OUT
+                    };
+                }
+            }
+            cands.extend_from_slice(more);
+        }
+        if !rects.is_empty() {
+            merge_duplicates(cands);
+        }
+        let p = &mut o.pending;
+        entered.clear();
+        let mut lo = 0;
+        for c in cands.iter() {
+            let was = gallop(&o.set, &mut lo, c.id);
+            let now = self.store.decide(c, shows, &rect);
+            match (was, now) {
+                (true, true) => {
+                    if c.change != NONE && self.changes[c.change as usize].update.is_some() {
+                        p.update.push(c.change);
+                    }
+                }
+                (true, false) => p.leave.push(c.id),
+                (false, true) => {
+                    p.enter.push(c.slot);
+                    entered.push(c.id);
+                }
+                (false, false) => {}
+            }
+        }
+        if entered.is_empty() && p.leave.is_empty() {
+            return;
+        }
+        // The new set: the old one without those leaving, with those entering (all sorted).
+        set.clear();
+        let (mut e, mut l) = (0, 0);
+        for &id in &o.set {
+            while e < entered.len() && entered[e] < id {
+                set.push(entered[e]);
+                e += 1;
+            }
+            if l < p.leave.len() && p.leave[l] == id {
+                l += 1;
+            } else {
+                set.push(id);
+            }
+        }
+        set.extend_from_slice(&entered[e..]);
+        std::mem::swap(&mut o.set, set);
+    }
+
+    /// The whole new set from the grid, merged with the old one.
+    fn requery(&self, o: &mut ObserverState, vp: Viewport, s: &mut Scratch) {
+        let Scratch {
+            cands, more, set, ..
+        } = s;
+        self.store.query(&vp, self.config, cands, more);
+        let p = &mut o.pending;
+        set.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < o.set.len() || j < cands.len() {
+            match (o.set.get(i).copied(), cands.get(j)) {
+                (Some(a), Some(b)) if a == b.id => {
+                    if let Ok(k) = self.changes.binary_search_by_key(&a, |c| c.id)
+                        && self.changes[k].update.is_some()
+                    {
+                        p.update.push(k as u32);
+                    }
+                    set.push(a);
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a < b.id => {
+                    p.leave.push(a);
+                    i += 1;
+                }
+                (Some(a), None) => {
+                    p.leave.push(a);
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    p.enter.push(b.slot);
+                    set.push(b.id);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        std::mem::swap(&mut o.set, set);
+    }
 }
 
 /// Every observer (a client session watching the map) with its viewport and interest set, the
@@ -239,7 +719,8 @@ struct ObserverState {
 ///
 /// The host registers and moves observers with [`Observers::set_viewport`], drops them with
 /// [`Observers::remove_observer`], and after each tick takes the deltas with
-/// [`Observers::drain_deltas`]. The Interest phase of the tick calls [`Observers::step`].
+/// [`Observers::drain_batches`] (shared, for encoding) or [`Observers::drain_deltas`] (plain).
+/// The Interest phase of the tick calls [`Observers::step`].
 #[derive(bevy_ecs::prelude::Resource, Debug)]
 pub struct Observers {
     config: AoiConfig,
@@ -253,7 +734,10 @@ pub struct Observers {
     watchers: Vec<Vec<u32>>,
     /// Every observer must be recomputed (after a config change).
     refresh_all: bool,
-    outbox: Vec<(u64, ObserverDelta)>,
+    outbox: Vec<DeltaBatch>,
+    /// Per store slot: its index among the views of the batch being built ([`NONE`] between
+    /// steps).
+    index_of: Vec<u32>,
     /// Config version the indexes were built with (set by the Interest system).
     pub(crate) config_version: Option<u32>,
 }
@@ -273,6 +757,7 @@ impl Observers {
             watchers: vec![Vec::new(); grid.len()],
             refresh_all: false,
             outbox: Vec::new(),
+            index_of: Vec::new(),
             config_version: None,
         }
     }
@@ -310,7 +795,7 @@ impl Observers {
                     applied: None,
                     dirty: true,
                     set: Vec::new(),
-                    delta: ObserverDelta::default(),
+                    pending: Pending::default(),
                     watched: None,
                 };
                 let slot = match self.free_observers.pop() {
@@ -340,14 +825,28 @@ impl Observers {
             unwatch(&mut self.watchers, self.store.grid, range, slot);
         }
         self.free_observers.push(slot);
-        self.outbox.retain(|(id, _)| *id != observer);
+        for batch in &mut self.outbox {
+            batch.deltas.retain(|d| d.observer != observer);
+        }
+        self.outbox.retain(|b| !b.is_empty());
         true
     }
 
-    /// Takes the deltas of the ticks run since the last drain: in tick order, then observer id
-    /// order; only observers with something to tell appear. Apply each observer's deltas in order.
-    pub fn drain_deltas(&mut self) -> Vec<(u64, ObserverDelta)> {
+    /// Takes the deltas of the ticks run since the last drain, one [`DeltaBatch`] per tick with
+    /// something to tell, in tick order.
+    pub fn drain_batches(&mut self) -> Vec<DeltaBatch> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Takes the deltas of the ticks run since the last drain as plain data: in tick order, then
+    /// observer id order; only observers with something to tell appear. Apply each observer's
+    /// deltas in order. (Copies every shared view per observer; [`Observers::drain_batches`]
+    /// does not.)
+    pub fn drain_deltas(&mut self) -> Vec<(u64, ObserverDelta)> {
+        self.drain_batches()
+            .into_iter()
+            .flat_map(DeltaBatch::into_deltas)
+            .collect()
     }
 
     /// Number of observers.
@@ -398,12 +897,11 @@ impl Observers {
     }
 
     /// Runs one tick of interest: takes the objects that changed since the last step (`Some`
-    /// view: new or changed; `None`: gone) and the viewports set since, and queues every
-    /// observer's delta for `tick`. The Interest phase calls this; tests and benches may call it
-    /// directly on a free-standing `Observers`.
+    /// view: new or changed; `None`: gone; a later entry for an id wins) and the viewports set
+    /// since, and queues every observer's delta for `tick`. The Interest phase calls this; tests
+    /// and benches may call it directly on a free-standing `Observers`.
     pub fn step(&mut self, tick: u64, mut changes: Vec<(ObjectId, Option<ObjectView>)>) {
         changes.sort_by_key(|(id, _)| *id);
-        // A later entry for the same id wins.
         let mut dedup: Vec<(ObjectId, Option<ObjectView>)> = Vec::with_capacity(changes.len());
         for c in changes {
             match dedup.last_mut() {
@@ -411,36 +909,25 @@ impl Observers {
                 _ => dedup.push(c),
             }
         }
-        let changes = self.apply_changes(dedup);
-
+        let mut changes = self.apply_changes(dedup);
         let refresh_all = std::mem::take(&mut self.refresh_all);
         if refresh_all {
             for o in self.observers.iter_mut().flatten() {
                 o.dirty = true;
             }
-        } else {
-            self.visit_changed_objects(&changes);
         }
-        self.apply_viewports(&changes);
-
-        let mut out: Vec<(u64, ObserverDelta)> = Vec::new();
-        for o in self.observers.iter_mut().flatten() {
-            if !o.delta.is_empty() {
-                let mut d = std::mem::take(&mut o.delta);
-                d.tick = tick;
-                out.push((o.id, d));
-            }
-        }
-        out.sort_by_key(|(id, _)| *id);
-        self.outbox.append(&mut out);
+        let work = self.candidates(&changes);
+        let moved = self.refresh_observers(&changes, work, refresh_all);
+        self.rewatch(moved);
+        self.publish(tick, &mut changes);
     }
 
     /// Step 1: new views into the slab and cell lists.
     fn apply_changes(&mut self, changes: Vec<(ObjectId, Option<ObjectView>)>) -> Vec<Change> {
         let mut out = Vec::with_capacity(changes.len());
         let mut cells = Vec::new();
+        let store = &mut self.store;
         for (id, new) in changes {
-            let store = &mut self.store;
             let old_slot = store.by_id.get(&id).copied();
             match (old_slot, new) {
                 (None, None) => {}
@@ -451,15 +938,19 @@ impl Observers {
                     store.by_id.remove(&id);
                     out.push(Change {
                         id,
-                        new: None,
+                        new: NONE,
+                        kind: ObjectKind::City,
+                        bbox: [0; 4],
+                        old_bbox: old.as_ref().map(|s| s.bbox),
                         update: None,
                         cells: old.map(|s| s.cells).unwrap_or_default(),
                     });
                 }
                 (None, Some(view)) => {
-                    store.cells_of(&view, &mut cells);
+                    store.grid.path_cells(footprint(&view), &mut cells);
                     let stored = Stored {
-                        view,
+                        bbox: bbox_of(footprint(&view)),
+                        view: Arc::new(view),
                         cells: cells.clone(),
                     };
                     let slot = match store.free.pop() {
@@ -474,9 +965,15 @@ impl Observers {
                     };
                     store.by_id.insert(id, slot);
                     store.index(slot);
+                    let (kind, bbox) = store
+                        .stored(slot)
+                        .map_or((ObjectKind::City, [0; 4]), |s| (s.view.kind(), s.bbox));
                     out.push(Change {
                         id,
-                        new: Some(slot),
+                        new: slot,
+                        kind,
+                        bbox,
+                        old_bbox: None,
                         update: None,
                         cells: cells.clone(),
                     });
@@ -490,26 +987,34 @@ impl Observers {
                     };
                     let same_footprint =
                         old.view.kind() == view.kind() && footprint(&old.view) == footprint(&view);
+                    let old_bbox = Some(old.bbox);
                     let mut union = old.cells.clone();
                     if same_footprint {
                         if let Some(s) = &mut store.slots[slot as usize] {
-                            s.view = view;
+                            s.view = Arc::new(view);
                         }
                     } else {
                         store.unindex(slot);
-                        store.cells_of(&view, &mut cells);
+                        store.grid.path_cells(footprint(&view), &mut cells);
                         union.extend_from_slice(&cells);
                         union.sort_unstable();
                         union.dedup();
                         store.slots[slot as usize] = Some(Stored {
-                            view,
+                            bbox: bbox_of(footprint(&view)),
+                            view: Arc::new(view),
                             cells: cells.clone(),
                         });
                         store.index(slot);
                     }
+                    let (kind, bbox) = store
+                        .stored(slot)
+                        .map_or((ObjectKind::City, [0; 4]), |s| (s.view.kind(), s.bbox));
                     out.push(Change {
                         id,
-                        new: Some(slot),
+                        new: slot,
+                        kind,
+                        bbox,
+                        old_bbox,
                         update: Some(update),
                         cells: union,
                     });
@@ -519,157 +1024,203 @@ impl Observers {
         out
     }
 
-    /// Step 2: observers whose viewport stays, visited through the cells of changed objects.
-    fn visit_changed_objects(&mut self, changes: &[Change]) {
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+    /// Step 2's candidates from changes: for every observer slot, the indices of the changes
+    /// listed in the cells it watches, grouped by observer with a counting sort (ascending
+    /// change index within a group, possibly repeated). Returns (group starts by observer slot,
+    /// the change indices).
+    fn candidates(&self, changes: &[Change]) -> (Vec<u32>, Vec<u32>) {
+        let n = self.observers.len();
+        let mut start = vec![0u32; n + 1];
+        let mut total = 0usize;
+        for ch in changes {
+            for &c in &ch.cells {
+                for &o in &self.watchers[c as usize] {
+                    start[o as usize + 1] += 1;
+                    total += 1;
+                }
+            }
+        }
+        if total == 0 {
+            return (Vec::new(), Vec::new());
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut pairs = vec![0u32; total];
         for (i, ch) in changes.iter().enumerate() {
             for &c in &ch.cells {
                 for &o in &self.watchers[c as usize] {
-                    pairs.push((o, i as u32));
+                    let f = &mut fill[o as usize];
+                    pairs[*f as usize] = i as u32;
+                    *f += 1;
                 }
             }
         }
-        if pairs.is_empty() {
-            return;
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
-        // Group the pairs by observer and hand each group its observer's state.
-        let mut groups: Vec<(&mut ObserverState, &[(u32, u32)])> = Vec::new();
-        let mut rest = &pairs[..];
-        for (slot, o) in self.observers.iter_mut().enumerate() {
-            let n = rest.iter().take_while(|p| p.0 == slot as u32).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
-            if let Some(o) = o
-                && !group.is_empty()
-                && !o.dirty
-            {
-                groups.push((o, group));
-            }
-            if rest.is_empty() {
-                break;
-            }
-        }
-        let store = &self.store;
-        let config = &self.config;
-        let visit = |(o, group): &mut (&mut ObserverState, &[(u32, u32)])| {
-            let Some(vp) = o.applied else { return };
-            for &(_, i) in group.iter() {
-                let ch = &changes[i as usize];
-                let now = ch
-                    .new
-                    .and_then(|slot| store.view(slot))
-                    .is_some_and(|v| visible(v, &vp, config));
-                match (o.set.binary_search(&ch.id), now) {
-                    (Ok(_), true) => {
-                        if let Some(u) = &ch.update {
-                            o.delta.update.push(u.clone());
-                        }
-                    }
-                    (Ok(k), false) => {
-                        o.set.remove(k);
-                        o.delta.leave.push(ch.id);
-                    }
-                    (Err(k), true) => {
-                        o.set.insert(k, ch.id);
-                        if let Some(v) = ch.new.and_then(|slot| store.view(slot)) {
-                            o.delta.enter.push(v.clone());
-                        }
-                    }
-                    (Err(_), false) => {}
-                }
-            }
-        };
-        if groups.len() >= PARALLEL_MIN {
-            groups.par_iter_mut().for_each(visit);
-        } else {
-            groups.iter_mut().for_each(visit);
-        }
+        (start, pairs)
     }
 
-    /// Step 3: observers with a new viewport (or all, after a config change) query their new set.
-    fn apply_viewports(&mut self, changes: &[Change]) {
-        let (config, width, height) = (&self.config, self.width, self.height);
-        let mut dirty: Vec<(u32, &mut ObserverState)> = self
-            .observers
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(slot, o)| o.as_mut().filter(|o| o.dirty).map(|o| (slot as u32, o)))
-            .collect();
-        if dirty.is_empty() {
-            return;
-        }
-        let store = &self.store;
-        let requery = |(_, o): &mut (u32, &mut ObserverState)| {
-            let vp = o.requested.clamped(config, width, height);
-            let mut found = Vec::new();
-            store.query(&vp, config, &mut found);
-            let mut next = Vec::with_capacity(found.len());
-            let (mut i, mut j) = (0, 0);
-            while i < o.set.len() || j < found.len() {
-                let old = o.set.get(i).copied();
-                let new = found.get(j).copied();
-                match (old, new) {
-                    (Some(a), Some((b, _))) if a == b => {
-                        if let Ok(k) = changes.binary_search_by_key(&a, |c| c.id)
-                            && let Some(u) = &changes[k].update
-                        {
-                            o.delta.update.push(u.clone());
-                        }
-                        next.push(a);
-                        i += 1;
-                        j += 1;
-                    }
-                    (Some(a), Some((b, _))) if a < b => {
-                        o.delta.leave.push(a);
-                        i += 1;
-                    }
-                    (Some(a), None) => {
-                        o.delta.leave.push(a);
-                        i += 1;
-                    }
-                    (_, Some((b, slot))) => {
-                        if let Some(v) = store.view(slot) {
-                            o.delta.enter.push(v.clone());
-                            next.push(b);
-                        }
-                        j += 1;
-                    }
-                    (None, None) => break,
-                }
-            }
-            o.set = next;
-            o.applied = Some(vp);
-            o.dirty = false;
+    /// Steps 2 and 3: every observer with candidates or a new viewport is brought up to date.
+    /// Returns the slots whose applied viewport changed.
+    fn refresh_observers(
+        &mut self,
+        changes: &[Change],
+        (start, pairs): (Vec<u32>, Vec<u32>),
+        refresh_all: bool,
+    ) -> Vec<u32> {
+        let ctx = Ctx {
+            store: &self.store,
+            config: &self.config,
+            changes,
+            width: self.width,
+            height: self.height,
+            refresh_all,
         };
-        if dirty.len() >= PARALLEL_MIN {
-            dirty.par_iter_mut().for_each(requery);
-        } else {
-            dirty.iter_mut().for_each(requery);
+        let group = |slot: usize| -> &[u32] {
+            if start.is_empty() {
+                &[]
+            } else {
+                &pairs[start[slot] as usize..start[slot + 1] as usize]
+            }
+        };
+        let mut work: Vec<(&mut ObserverState, &[u32])> = Vec::new();
+        let mut moved = Vec::new();
+        for (slot, o) in self.observers.iter_mut().enumerate() {
+            let Some(o) = o else { continue };
+            let g = group(slot);
+            if o.dirty {
+                moved.push(slot as u32);
+            } else if g.is_empty() {
+                continue;
+            }
+            work.push((o, g));
         }
-        // Watcher lists follow the applied viewports.
-        let grid = store.grid;
-        let mut moves: Vec<(u32, Option<CellRange>, CellRange)> = Vec::new();
-        for (slot, o) in dirty.iter_mut() {
+        if work.len() >= PARALLEL_MIN {
+            work.par_iter_mut()
+                .for_each_init(Scratch::default, |s, (o, g)| ctx.refresh(o, g, s));
+        } else {
+            let mut s = Scratch::default();
+            for (o, g) in work.iter_mut() {
+                ctx.refresh(o, g, &mut s);
+            }
+        }
+        moved
+    }
+
+    /// Watcher lists follow the applied viewports.
+    fn rewatch(&mut self, moved: Vec<u32>) {
+        let grid = self.store.grid;
+        for slot in moved {
+            let Some(o) = &mut self.observers[slot as usize] else {
+                continue;
+            };
             let Some(vp) = o.applied else { continue };
             let range = grid.range(&vp.rect());
-            if o.watched != Some(range) {
-                moves.push((*slot, o.watched, range));
-                o.watched = Some(range);
+            if o.watched == Some(range) {
+                continue;
             }
-        }
-        for (slot, old, new) in moves {
+            let old = o.watched.replace(range);
             if let Some(old) = old {
                 unwatch(&mut self.watchers, grid, old, slot);
             }
-            let (c0, r0, c1, r1) = new;
+            let (c0, r0, c1, r1) = range;
             for row in r0..=r1 {
                 for col in c0..=c1 {
                     self.watchers[(row * grid.cols + col) as usize].push(slot);
                 }
             }
         }
+    }
+
+    /// Step 4: the observers' pending deltas become this tick's batch.
+    fn publish(&mut self, tick: u64, changes: &mut [Change]) {
+        let mut order: Vec<(u64, u32)> = self
+            .observers
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, o)| {
+                o.as_ref()
+                    .filter(|o| !o.pending.is_empty())
+                    .map(|o| (o.id, slot as u32))
+            })
+            .collect();
+        if order.is_empty() {
+            return;
+        }
+        order.sort_unstable();
+        // Shared views: every slot entering somewhere, in id order; shared updates: every change
+        // with one, in id order (changes are sorted by id). `index_of` maps a slot to its place
+        // among the views and is reset to NONE afterwards.
+        let store = &self.store;
+        let mut entering: Vec<(ObjectId, u32)> = Vec::new();
+        let mut updated: Vec<u32> = Vec::new();
+        self.index_of.resize(store.slots.len(), NONE);
+        for &(_, slot) in &order {
+            if let Some(o) = &self.observers[slot as usize] {
+                for &s in &o.pending.enter {
+                    if let Some(i) = self.index_of.get_mut(s as usize)
+                        && *i == NONE
+                        && let Some(v) = store.view(s)
+                    {
+                        *i = 0;
+                        entering.push((v.id, s));
+                    }
+                }
+                updated.extend_from_slice(&o.pending.update);
+            }
+        }
+        entering.sort_unstable();
+        for (j, &(_, s)) in entering.iter().enumerate() {
+            self.index_of[s as usize] = j as u32;
+        }
+        updated.sort_unstable();
+        updated.dedup();
+        let mut batch = DeltaBatch {
+            tick,
+            views: entering
+                .iter()
+                .filter_map(|&(_, s)| store.stored(s).map(|st| st.view.clone()))
+                .collect(),
+            updates: updated
+                .iter()
+                .filter_map(|&i| changes[i as usize].update.take())
+                .collect(),
+            ..DeltaBatch::default()
+        };
+        for &(id, slot) in &order {
+            let Some(o) = &mut self.observers[slot as usize] else {
+                continue;
+            };
+            let p = &mut o.pending;
+            let e0 = batch.enter.len();
+            batch.enter.extend(
+                p.enter
+                    .iter()
+                    .map(|&s| self.index_of[s as usize])
+                    .filter(|&j| j != NONE),
+            );
+            let u0 = batch.update.len();
+            for &i in &p.update {
+                if let Ok(j) = updated.binary_search(&i) {
+                    batch.update.push(j as u32);
+                }
+            }
+            let l0 = batch.leave.len();
+            batch.leave.extend_from_slice(&p.leave);
+            batch.deltas.push(SharedDelta {
+                observer: id,
+                enter: e0..batch.enter.len(),
+                update: u0..batch.update.len(),
+                leave: l0..batch.leave.len(),
+            });
+            p.enter.clear();
+            p.update.clear();
+            p.leave.clear();
+        }
+        for &(_, s) in &entering {
+            self.index_of[s as usize] = NONE;
+        }
+        self.outbox.push(batch);
     }
 }
 

@@ -2,6 +2,8 @@
 //! encodes these).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 use crate::march::{MarchState, Mission, Route};
 use crate::types::{ObjectId, PlayerId, ResourceKind, TilePos};
@@ -331,5 +333,94 @@ impl ObserverDelta {
                 u.apply(v);
             }
         }
+    }
+}
+
+/// One tick's deltas for every observer with something to hear, sharing what they have in
+/// common: each entering object's view and each changed object's update is held once, and every
+/// observer's delta lists indices into them (encoders can encode each once and copy the bytes).
+///
+/// Observer `i`'s delta is: enter `views[j]` for each `j` in [`DeltaBatch::enter_indices`]`(i)`,
+/// update `updates[j]` for each `j` in [`DeltaBatch::update_indices`]`(i)`, leave
+/// [`DeltaBatch::leave_of`]`(i)`; each list in id order ([`DeltaBatch::delta`] builds it).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DeltaBatch {
+    /// The tick these deltas bring observers to.
+    pub tick: u64,
+    /// Whole views of the objects entering some observer's view, in id order (shared with the
+    /// AOI's own copy, not copied).
+    pub views: Vec<Arc<ObjectView>>,
+    /// Updates of the objects changed this tick, in id order.
+    pub updates: Vec<FieldUpdate>,
+    /// Per observer with a non-empty delta, in observer id order.
+    pub(crate) deltas: Vec<SharedDelta>,
+    pub(crate) enter: Vec<u32>,
+    pub(crate) update: Vec<u32>,
+    pub(crate) leave: Vec<ObjectId>,
+}
+
+/// One observer's part of a [`DeltaBatch`]: ranges into the batch's index lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SharedDelta {
+    pub(crate) observer: u64,
+    pub(crate) enter: Range<usize>,
+    pub(crate) update: Range<usize>,
+    pub(crate) leave: Range<usize>,
+}
+
+impl DeltaBatch {
+    /// Number of observers with a delta.
+    pub fn len(&self) -> usize {
+        self.deltas.len()
+    }
+
+    /// True when no observer has anything to hear.
+    pub fn is_empty(&self) -> bool {
+        self.deltas.is_empty()
+    }
+
+    /// The observer of delta `i` (`i < len()`; observers ascend with `i`).
+    pub fn observer(&self, i: usize) -> u64 {
+        self.deltas[i].observer
+    }
+
+    /// Indices into [`DeltaBatch::views`] of what enters observer `i`'s view, ascending.
+    pub fn enter_indices(&self, i: usize) -> &[u32] {
+        &self.enter[self.deltas[i].enter.clone()]
+    }
+
+    /// Indices into [`DeltaBatch::updates`] of what observer `i` is told changed, ascending.
+    pub fn update_indices(&self, i: usize) -> &[u32] {
+        &self.update[self.deltas[i].update.clone()]
+    }
+
+    /// Ids leaving observer `i`'s view, ascending.
+    pub fn leave_of(&self, i: usize) -> &[ObjectId] {
+        &self.leave[self.deltas[i].leave.clone()]
+    }
+
+    /// Observer `i`'s delta as plain data (its own copies of the shared views and updates).
+    pub fn delta(&self, i: usize) -> ObserverDelta {
+        ObserverDelta {
+            tick: self.tick,
+            enter: self
+                .enter_indices(i)
+                .iter()
+                .map(|&j| ObjectView::clone(&self.views[j as usize]))
+                .collect(),
+            update: self
+                .update_indices(i)
+                .iter()
+                .map(|&j| self.updates[j as usize].clone())
+                .collect(),
+            leave: self.leave_of(i).to_vec(),
+        }
+    }
+
+    /// Every observer's delta as plain data, in observer order.
+    pub fn into_deltas(self) -> Vec<(u64, ObserverDelta)> {
+        (0..self.len())
+            .map(|i| (self.observer(i), self.delta(i)))
+            .collect()
     }
 }
