@@ -130,7 +130,7 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::delta::encode;
+    use crate::proto::delta::{encode, encode_batch};
     use dominion_sim::aoi::{FieldUpdate, ObjectView};
     use dominion_sim::types::PlayerId;
 
@@ -263,6 +263,7 @@ mod tests {
         }
         let mut mirrors: BTreeMap<u64, Mirror> = BTreeMap::new();
         let (mut entered, mut recalled, mut ended, mut bytes) = (0, 0, 0, 0usize);
+        let mut deltas = Vec::new();
         for t in 0..600u64 {
             // Players send a march every so often; some get recalled.
             if t % 15 == 0 {
@@ -310,8 +311,18 @@ mod tests {
                 k.world.resource_mut::<Observers>().set_viewport(o, vp);
             }
             k.tick();
-            for (o, delta) in k.world.resource_mut::<Observers>().drain_deltas() {
-                let wire = encode(&delta).expect("encodes");
+            for batch in k.world.resource_mut::<Observers>().drain_batches() {
+                let wires = encode_batch(&batch).expect("encodes");
+                assert_eq!(wires.len(), batch.len());
+                for (i, (o, wire)) in wires.into_iter().enumerate() {
+                    // The shared encoding is byte for byte the per-observer one.
+                    let delta = batch.delta(i);
+                    assert_eq!(o, batch.observer(i));
+                    assert_eq!(wire, encode(&delta).expect("encodes"));
+                    deltas.push((o, delta, wire));
+                }
+            }
+            for (o, delta, wire) in deltas.drain(..) {
                 bytes += wire.payload.len();
                 mirrors
                     .entry(o)

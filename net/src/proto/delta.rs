@@ -1,170 +1,81 @@
 //! The AOI delta on the wire: the payload of a [`WorldDelta`] push, converted from and to the
-//! sim's plain [`ObserverDelta`].
+//! sim's plain [`ObserverDelta`], and encoded for a whole tick at once from a [`DeltaBatch`].
 //!
-//! The payload is the rkyv archive of one [`DeltaPayload`]: compact, fixed-size records in
-//! per-kind lists rather than rkyv enums (ids `u64`, tiles `u16`, small enums `u8`, a bitmask
-//! for which march fields an update carries):
+//! The payload is a byte string, little-endian, no padding: a header, then one record per line
+//! of the delta. The header is the format byte [`FORMAT`] and the record count (`u32`). Each
+//! record is a tag byte and fixed fields (a route adds its waypoints):
 //!
-//! | list | record | bytes | carries |
+//! | tag | record | bytes | carries |
 //! |---|---|---|---|
-//! | `standing` | [`WireStanding`] | 24 | an entering city / slot / field / monster (or a kind change) |
-//! | `marches` | [`WireMarch`] | 48 + 4 per waypoint | an entering march: route, departure tick, speed |
-//! | `moved` | [`WireMoved`] | 16 | a new tile (relocated city, march with a new destination) |
-//! | `remaining` | [`WireValue`] | 16 | a field's new rounded `remaining` |
-//! | `owners` | [`WireValue`] | 16 | a city's new owner |
-//! | `march_updates` | [`WireMarchUpdate`] | 40 (+ 4 per waypoint with a route) | phase / route / troops, by mask |
-//! | `leave` | `u64` | 8 | an id leaving the view |
+//! | 1 | standing | 25 | an entering city / slot / field / monster: id u64, x u16, y u16, kind u8, sub u16, level u8, value u64 |
+//! | 2 | march | 41 + 4 per waypoint | an entering march: id u64, owner u64, depart tick u64, troops u64, speed u32, mission u8, phase u8, waypoint count u16, waypoints (x u16, y u16) |
+//! | 3 | moved | 13 | a new tile (relocated city, march with a new destination): id u64, x u16, y u16 |
+//! | 4 | remaining | 17 | a field's new rounded `remaining`: id u64, value u64 |
+//! | 5 | owner | 17 | a city's new owner: id u64, player u64 |
+//! | 6 | march update | 10 + fields by mask | id u64, mask u8, then phase u8 ([`MASK_PHASE`]), depart tick u64 + speed u32 + waypoint count u16 + waypoints ([`MASK_ROUTE`]), troops u64 ([`MASK_TROOPS`]) |
+//! | 7 | leave | 9 | an id leaving the view: id u64 |
 //!
-//! A march's tile is not sent: it is its route's destination. Decoding ([`decode`]) validates
-//! the archive with bytecheck, then every discriminant, every route and that no id appears in two
-//! roles; it never panics on any input.
+//! Tags 1 and 2 with [`REPLACES`] set replace the body of an object already in view (it changed
+//! kind; a standing record's x/y are then ignored: the tile comes from a `moved` record).
+//! A standing record's `kind` is [`ObjectKind`] as `u8` (0 city, 1 city slot, 2 field, 3
+//! monster), `sub` a field's resource (0 food, 1 wood, 2 stone, 3 gold) or a monster's kind,
+//! `value` a field's `remaining` or a city's owner. A march's tile is not sent: it is its route's
+//! destination.
 //!
-//! **Compatibility:** like the messages, records are positional; a changed layout needs a new
-//! message type, never a reinterpretation of this one.
+//! Records are self-contained byte strings, so [`encode_batch`] encodes each entering object and
+//! each update once per tick and copies those bytes into every observer's payload that needs
+//! them. Decoding ([`decode`]) checks every length, tag, discriminant and route and that no id
+//! appears in two roles, and never panics or allocates more than the payload justifies.
+//!
+//! **Compatibility:** the format byte names the layout; a changed layout takes a new format
+//! byte (a decoder refuses formats it does not know), never a reinterpretation of this one.
 
 use std::collections::BTreeMap;
 
 use dominion_sim::aoi::{
-    Body, BodyUpdate, FieldUpdate, MarchPhase, MarchView, ObjectKind, ObjectView, ObserverDelta,
+    Body, BodyUpdate, DeltaBatch, FieldUpdate, MarchPhase, MarchView, ObjectKind, ObjectView,
+    ObserverDelta,
 };
 use dominion_sim::march::{Mission, Route};
 use dominion_sim::types::{ObjectId, PlayerId, ResourceKind, TilePos};
-use rkyv::rancor;
-use rkyv::util::AlignedVec;
-use rkyv::{Archive, Deserialize, Serialize};
 
 use super::messages::WorldDelta;
 
 /// Most waypoints a route may have on the wire.
 pub const MAX_WAYPOINTS: usize = 16_384;
 
-/// Bit 7 of [`WireStanding::kind`] / [`WireMarch::flags`]: the record replaces the body of an
-/// object already in view (it changed kind) instead of entering it.
+/// First byte of every payload: the layout described in this module.
+pub const FORMAT: u8 = 2;
+
+/// Bytes before the first record: the format byte and the record count.
+const HEADER: usize = 5;
+
+const TAG_STANDING: u8 = 1;
+const TAG_MARCH: u8 = 2;
+const TAG_MOVED: u8 = 3;
+const TAG_REMAINING: u8 = 4;
+const TAG_OWNER: u8 = 5;
+const TAG_MARCH_UPDATE: u8 = 6;
+const TAG_LEAVE: u8 = 7;
+
+/// Bit 7 of a standing or march record's tag: the record replaces the body of an object already
+/// in view (it changed kind) instead of entering it.
 pub const REPLACES: u8 = 0x80;
 
-/// [`WireMarchUpdate::mask`]: the phase changed.
+/// March update mask: the phase changed.
 pub const MASK_PHASE: u8 = 1;
-/// [`WireMarchUpdate::mask`]: the route changed (waypoints, departure tick, speed).
+/// March update mask: the route changed (waypoints, departure tick, speed).
 pub const MASK_ROUTE: u8 = 2;
-/// [`WireMarchUpdate::mask`]: the troop total changed.
+/// March update mask: the troop total changed.
 pub const MASK_TROOPS: u8 = 4;
-
-/// A tile.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WirePoint {
-    /// Column.
-    pub x: u16,
-    /// Row.
-    pub y: u16,
-}
-
-/// A standing object (city, city slot, field, monster).
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireStanding {
-    /// Object id.
-    pub id: u64,
-    /// A field's `remaining`, a city's owner; 0 otherwise.
-    pub value: u64,
-    /// Column (ignored when [`REPLACES`] is set: the tile comes from `moved`).
-    pub x: u16,
-    /// Row (idem).
-    pub y: u16,
-    /// A field's resource kind (0 food, 1 wood, 2 stone, 3 gold), a monster's kind; 0 otherwise.
-    pub sub: u16,
-    /// [`ObjectKind`] as `u8` (0 city, 1 city slot, 2 field, 3 monster), plus [`REPLACES`].
-    pub kind: u8,
-    /// A field's or monster's level; 0 otherwise.
-    pub level: u8,
-}
-
-/// A march.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct WireMarch {
-    /// Object id.
-    pub id: u64,
-    /// Owner's player id.
-    pub owner: u64,
-    /// Tick it left the first waypoint.
-    pub depart_tick: u64,
-    /// Troops fit to fight.
-    pub troops: u64,
-    /// Milli-tiles per tick.
-    pub speed: u32,
-    /// 0 gather, 1 attack, 2 reinforce, 3 scout.
-    pub mission: u8,
-    /// 0 outbound, 1 gathering, 2 stationed, 3 returning.
-    pub phase: u8,
-    /// [`REPLACES`] or 0.
-    pub flags: u8,
-    /// Route corners, first = start, last = destination (the march's tile); never empty.
-    pub waypoints: Vec<WirePoint>,
-}
-
-/// An object's new tile.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireMoved {
-    /// Object id.
-    pub id: u64,
-    /// Column.
-    pub x: u16,
-    /// Row.
-    pub y: u16,
-}
-
-/// One changed number of an object.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireValue {
-    /// Object id.
-    pub id: u64,
-    /// The new value.
-    pub value: u64,
-}
-
-/// A march's changed fields; `mask` says which are meaningful (the others are zero).
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct WireMarchUpdate {
-    /// Object id.
-    pub id: u64,
-    /// New troop total ([`MASK_TROOPS`]).
-    pub troops: u64,
-    /// New departure tick ([`MASK_ROUTE`]).
-    pub depart_tick: u64,
-    /// New speed ([`MASK_ROUTE`]).
-    pub speed: u32,
-    /// Which fields changed.
-    pub mask: u8,
-    /// New phase ([`MASK_PHASE`]).
-    pub phase: u8,
-    /// New waypoints ([`MASK_ROUTE`]; empty otherwise).
-    pub waypoints: Vec<WirePoint>,
-}
-
-/// The payload of a [`WorldDelta`]: one observer's enter / update / leave for one tick.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-pub struct DeltaPayload {
-    /// Standing objects entering (or changing kind, with [`REPLACES`]).
-    pub standing: Vec<WireStanding>,
-    /// Marches entering (or an object becoming a march, with [`REPLACES`]).
-    pub marches: Vec<WireMarch>,
-    /// New tiles of objects in view.
-    pub moved: Vec<WireMoved>,
-    /// New rounded `remaining` of fields in view.
-    pub remaining: Vec<WireValue>,
-    /// New owners of cities in view.
-    pub owners: Vec<WireValue>,
-    /// Changed fields of marches in view.
-    pub march_updates: Vec<WireMarchUpdate>,
-    /// Ids leaving the view.
-    pub leave: Vec<u64>,
-}
 
 /// Why a delta could not be encoded or decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeltaError {
-    /// rkyv could not serialize (allocation failure only).
-    #[error("serializing a delta: {0}")]
+    /// A value the format cannot carry (a route longer than [`MAX_WAYPOINTS`]).
+    #[error("encoding a delta: {0}")]
     Serialize(String),
-    /// The payload failed rkyv/bytecheck validation.
+    /// The payload is cut short, has trailing bytes, an unknown format or an unknown record.
     #[error("malformed delta payload: {0}")]
     Malformed(String),
     /// A record holds a value no sender produces.
@@ -182,31 +93,171 @@ pub enum DeltaError {
 
 /// Encodes one observer's delta as the [`WorldDelta`] push to send it.
 pub fn encode(delta: &ObserverDelta) -> Result<WorldDelta, DeltaError> {
-    let payload = to_payload(delta);
-    let bytes = rkyv::to_bytes::<rancor::Error>(&payload)
-        .map_err(|e| DeltaError::Serialize(e.to_string()))?;
+    let mut payload = header();
+    let mut records = 0u32;
+    for v in &delta.enter {
+        put_view(&mut payload, v.id, v.pos, &v.body, false)?;
+        records += 1;
+    }
+    for u in &delta.update {
+        records += put_update(&mut payload, u)?;
+    }
+    for id in &delta.leave {
+        put_leave(&mut payload, *id);
+        records += 1;
+    }
+    set_count(&mut payload, records);
     Ok(WorldDelta {
         tick: delta.tick,
-        payload: bytes.into_vec(),
+        payload,
     })
+}
+
+/// Encodes a whole tick: every observer's [`WorldDelta`], in the batch's observer order. Each
+/// shared view and update is encoded once and its bytes copied into each payload that lists it;
+/// the payloads are byte-identical to [`encode`] of each observer's [`DeltaBatch::delta`].
+pub fn encode_batch(batch: &DeltaBatch) -> Result<Vec<(u64, WorldDelta)>, DeltaError> {
+    // Only what some observer lists is encoded (all of it, as the sim builds batches).
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut views: Vec<(u32, u32)> = Vec::with_capacity(batch.views.len());
+    for v in &batch.views {
+        let start = bytes.len() as u32;
+        put_view(&mut bytes, v.id, v.pos, &v.body, false)?;
+        views.push((start, bytes.len() as u32));
+    }
+    // Updates: (start, end, records).
+    let mut updates: Vec<(u32, u32, u32)> = Vec::with_capacity(batch.updates.len());
+    for u in &batch.updates {
+        let start = bytes.len() as u32;
+        let n = put_update(&mut bytes, u)?;
+        updates.push((start, bytes.len() as u32, n));
+    }
+    let missing = |what: &str, j: u32| {
+        DeltaError::Serialize(format!("batch lists {what} {j}, which it does not hold"))
+    };
+    let mut out = Vec::with_capacity(batch.len());
+    for i in 0..batch.len() {
+        let enter = batch.enter_indices(i);
+        let update = batch.update_indices(i);
+        let leave = batch.leave_of(i);
+        let mut size = HEADER + leave.len() * 9;
+        let mut records = (enter.len() + leave.len()) as u32;
+        for &j in enter {
+            let (a, b) = *views.get(j as usize).ok_or_else(|| missing("view", j))?;
+            size += (b - a) as usize;
+        }
+        for &j in update {
+            let (a, b, n) = *updates
+                .get(j as usize)
+                .ok_or_else(|| missing("update", j))?;
+            size += (b - a) as usize;
+            records += n;
+        }
+        let mut payload = Vec::with_capacity(size);
+        payload.push(FORMAT);
+        payload.extend_from_slice(&records.to_le_bytes());
+        // Every index was checked above.
+        for &j in enter {
+            let (a, b) = views[j as usize];
+            payload.extend_from_slice(&bytes[a as usize..b as usize]);
+        }
+        for &j in update {
+            let (a, b, _) = updates[j as usize];
+            payload.extend_from_slice(&bytes[a as usize..b as usize]);
+        }
+        for id in leave {
+            put_leave(&mut payload, *id);
+        }
+        out.push((
+            batch.observer(i),
+            WorldDelta {
+                tick: batch.tick,
+                payload,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Validates a received [`WorldDelta`] and converts it back into the sim's plain delta (lists in
 /// id order).
 pub fn decode(message: &WorldDelta) -> Result<ObserverDelta, DeltaError> {
-    // The payload sits at an arbitrary offset in the message; rkyv needs it aligned.
-    let mut aligned = AlignedVec::<16>::with_capacity(message.payload.len());
-    aligned.extend_from_slice(&message.payload);
-    let p = rkyv::access::<ArchivedDeltaPayload, rancor::Error>(&aligned)
-        .map_err(|e| DeltaError::Malformed(e.to_string()))?;
-    from_archived(p, message.tick)
+    let mut r = Reader {
+        bytes: &message.payload,
+        at: 0,
+    };
+    let format = r.u8()?;
+    if format != FORMAT {
+        return Err(DeltaError::Malformed(format!(
+            "delta format {format} (this client reads {FORMAT})"
+        )));
+    }
+    let records = r.u32()?;
+    let mut d = Decoded::default();
+    for _ in 0..records {
+        d.record(&mut r)?;
+    }
+    if r.at != r.bytes.len() {
+        return Err(DeltaError::Malformed(format!(
+            "{} bytes after the last of {records} records",
+            r.bytes.len() - r.at
+        )));
+    }
+    d.finish(message.tick)
 }
 
-fn point(p: TilePos) -> WirePoint {
-    WirePoint { x: p.x, y: p.y }
+fn header() -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    v.push(FORMAT);
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v
 }
 
-fn standing(view_id: ObjectId, pos: TilePos, body: &Body, replaces: bool) -> Option<WireStanding> {
+fn set_count(payload: &mut [u8], records: u32) {
+    payload[1..HEADER].copy_from_slice(&records.to_le_bytes());
+}
+
+fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_leave(out: &mut Vec<u8>, id: ObjectId) {
+    out.push(TAG_LEAVE);
+    put_u64(out, id.0);
+}
+
+fn put_route(out: &mut Vec<u8>, id: ObjectId, route: &Route) -> Result<(), DeltaError> {
+    let n = route.waypoints.len();
+    if n > MAX_WAYPOINTS {
+        return Err(DeltaError::Serialize(format!(
+            "{id}: route of {n} waypoints (at most {MAX_WAYPOINTS})"
+        )));
+    }
+    put_u16(out, n as u16);
+    out.reserve(n * 4);
+    for p in &route.waypoints {
+        put_u16(out, p.x);
+        put_u16(out, p.y);
+    }
+    Ok(())
+}
+
+/// An entering object (or, with `replaces`, a kind change of one in view).
+fn put_view(
+    out: &mut Vec<u8>,
+    id: ObjectId,
+    pos: TilePos,
+    body: &Body,
+    replaces: bool,
+) -> Result<(), DeltaError> {
     let flag = if replaces { REPLACES } else { 0 };
     let (kind, sub, level, value) = match body {
         Body::City { owner } => (ObjectKind::City, 0, 0, owner.0),
@@ -217,31 +268,79 @@ fn standing(view_id: ObjectId, pos: TilePos, body: &Body, replaces: bool) -> Opt
             remaining,
         } => (ObjectKind::Field, kind.index() as u16, *level, *remaining),
         Body::Monster { kind, level } => (ObjectKind::Monster, *kind, *level, 0),
-        Body::March(_) => return None,
+        Body::March(m) => return put_march(out, id, m, flag),
     };
-    Some(WireStanding {
-        id: view_id.0,
-        value,
-        x: pos.x,
-        y: pos.y,
-        sub,
-        kind: kind as u8 | flag,
-        level,
-    })
+    out.push(TAG_STANDING | flag);
+    put_u64(out, id.0);
+    put_u16(out, pos.x);
+    put_u16(out, pos.y);
+    out.push(kind as u8);
+    put_u16(out, sub);
+    out.push(level);
+    put_u64(out, value);
+    Ok(())
 }
 
-fn march(id: ObjectId, m: &MarchView, replaces: bool) -> WireMarch {
-    WireMarch {
-        id: id.0,
-        owner: m.owner.0,
-        depart_tick: m.route.depart_tick,
-        troops: m.troops,
-        speed: m.route.speed,
-        mission: mission_code(m.mission),
-        phase: m.phase as u8,
-        flags: if replaces { REPLACES } else { 0 },
-        waypoints: m.route.waypoints.iter().copied().map(point).collect(),
+fn put_march(out: &mut Vec<u8>, id: ObjectId, m: &MarchView, flag: u8) -> Result<(), DeltaError> {
+    out.push(TAG_MARCH | flag);
+    put_u64(out, id.0);
+    put_u64(out, m.owner.0);
+    put_u64(out, m.route.depart_tick);
+    put_u64(out, m.troops);
+    put_u32(out, m.route.speed);
+    out.push(mission_code(m.mission));
+    out.push(m.phase as u8);
+    put_route(out, id, &m.route)
+}
+
+/// The records of one update; returns how many.
+fn put_update(out: &mut Vec<u8>, u: &FieldUpdate) -> Result<u32, DeltaError> {
+    let mut n = 0;
+    if let Some(pos) = u.pos {
+        out.push(TAG_MOVED);
+        put_u64(out, u.id.0);
+        put_u16(out, pos.x);
+        put_u16(out, pos.y);
+        n += 1;
     }
+    match &u.body {
+        BodyUpdate::None => return Ok(n),
+        BodyUpdate::Remaining(r) => {
+            out.push(TAG_REMAINING);
+            put_u64(out, u.id.0);
+            put_u64(out, *r);
+        }
+        BodyUpdate::Owner(o) => {
+            out.push(TAG_OWNER);
+            put_u64(out, u.id.0);
+            put_u64(out, o.0);
+        }
+        BodyUpdate::March {
+            phase,
+            route,
+            troops,
+        } => {
+            let mask = if phase.is_some() { MASK_PHASE } else { 0 }
+                | if route.is_some() { MASK_ROUTE } else { 0 }
+                | if troops.is_some() { MASK_TROOPS } else { 0 };
+            out.push(TAG_MARCH_UPDATE);
+            put_u64(out, u.id.0);
+            out.push(mask);
+            if let Some(p) = phase {
+                out.push(*p as u8);
+            }
+            if let Some(r) = route {
+                put_u64(out, r.depart_tick);
+                put_u32(out, r.speed);
+                put_route(out, u.id, r)?;
+            }
+            if let Some(t) = troops {
+                put_u64(out, *t);
+            }
+        }
+        BodyUpdate::Replaced(b) => put_view(out, u.id, u.pos.unwrap_or_default(), b, true)?,
+    }
+    Ok(n + 1)
 }
 
 fn mission_code(m: Mission) -> u8 {
@@ -251,71 +350,6 @@ fn mission_code(m: Mission) -> u8 {
         Mission::Reinforce => 2,
         Mission::Scout => 3,
     }
-}
-
-fn to_payload(d: &ObserverDelta) -> DeltaPayload {
-    let mut p = DeltaPayload::default();
-    let body = |id: ObjectId, pos: TilePos, b: &Body, replaces: bool, p: &mut DeltaPayload| match b
-    {
-        Body::March(m) => p.marches.push(march(id, m, replaces)),
-        other => p.standing.extend(standing(id, pos, other, replaces)),
-    };
-    for v in &d.enter {
-        body(v.id, v.pos, &v.body, false, &mut p);
-    }
-    for u in &d.update {
-        if let Some(pos) = u.pos {
-            p.moved.push(WireMoved {
-                id: u.id.0,
-                x: pos.x,
-                y: pos.y,
-            });
-        }
-        match &u.body {
-            BodyUpdate::None => {}
-            BodyUpdate::Remaining(r) => p.remaining.push(WireValue {
-                id: u.id.0,
-                value: *r,
-            }),
-            BodyUpdate::Owner(o) => p.owners.push(WireValue {
-                id: u.id.0,
-                value: o.0,
-            }),
-            BodyUpdate::March {
-                phase,
-                route,
-                troops,
-            } => {
-                let mut w = WireMarchUpdate {
-                    id: u.id.0,
-                    troops: 0,
-                    depart_tick: 0,
-                    speed: 0,
-                    mask: 0,
-                    phase: 0,
-                    waypoints: Vec::new(),
-                };
-                if let Some(ph) = phase {
-                    w.mask |= MASK_PHASE;
-                    w.phase = *ph as u8;
-                }
-                if let Some(r) = route {
-                    w.mask |= MASK_ROUTE;
-                    w.depart_tick = r.depart_tick;
-                    w.speed = r.speed;
-                    w.waypoints = r.waypoints.iter().copied().map(point).collect();
-                }
-                if let Some(t) = troops {
-                    w.mask |= MASK_TROOPS;
-                    w.troops = *t;
-                }
-                p.march_updates.push(w);
-            }
-            BodyUpdate::Replaced(b) => body(u.id, u.pos.unwrap_or_default(), b, true, &mut p),
-        }
-    }
-    p.leave = d.leave.iter().map(|id| id.0).collect();
-    p
 }
 
 fn invalid(id: u64, reason: impl Into<String>) -> DeltaError {
@@ -345,208 +379,260 @@ fn mission_of(id: u64, code: u8) -> Result<Mission, DeltaError> {
     })
 }
 
-fn route_of(
-    id: u64,
-    points: &rkyv::vec::ArchivedVec<ArchivedWirePoint>,
-    depart_tick: u64,
-    speed: u32,
-) -> Result<Route, DeltaError> {
-    if points.is_empty() || points.len() > MAX_WAYPOINTS {
-        return Err(invalid(
-            id,
-            format!("route of {} waypoints (1..={MAX_WAYPOINTS})", points.len()),
-        ));
-    }
-    if speed == 0 {
-        return Err(invalid(id, "march speed 0"));
-    }
-    Ok(Route {
-        waypoints: points
-            .iter()
-            .map(|p| TilePos::new(p.x.to_native(), p.y.to_native()))
-            .collect(),
-        depart_tick,
-        speed,
-    })
+/// Bounds-checked little-endian reads.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
 }
 
-fn standing_body(w: &ArchivedWireStanding) -> Result<(Body, bool), DeltaError> {
-    let id = w.id.to_native();
-    let replaces = w.kind & REPLACES != 0;
-    let (sub, value) = (w.sub.to_native(), w.value.to_native());
-    let body = match w.kind & !REPLACES {
-        0 => Body::City {
-            owner: PlayerId(value),
-        },
-        1 => Body::CitySlot,
-        2 => Body::Field {
-            kind: *ResourceKind::ALL
-                .get(usize::from(sub))
-                .ok_or_else(|| invalid(id, format!("resource kind {sub}")))?,
-            level: w.level,
-            remaining: value,
-        },
-        3 => Body::Monster {
-            kind: sub,
-            level: w.level,
-        },
-        other => return Err(invalid(id, format!("standing object kind {other}"))),
-    };
-    Ok((body, replaces))
-}
-
-fn march_body(w: &ArchivedWireMarch) -> Result<(Body, TilePos, bool), DeltaError> {
-    let id = w.id.to_native();
-    if w.flags & !REPLACES != 0 {
-        return Err(invalid(id, format!("march flags {:#04x}", w.flags)));
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DeltaError> {
+        let end = self.at.checked_add(N).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(DeltaError::Malformed(format!(
+                "cut short at byte {} of {}",
+                self.at,
+                self.bytes.len()
+            )));
+        };
+        let mut a = [0; N];
+        a.copy_from_slice(&self.bytes[self.at..end]);
+        self.at = end;
+        Ok(a)
     }
-    let route = route_of(
-        id,
-        &w.waypoints,
-        w.depart_tick.to_native(),
-        w.speed.to_native(),
-    )?;
-    let pos = route.destination();
-    let body = Body::March(MarchView {
-        owner: PlayerId(w.owner.to_native()),
-        mission: mission_of(id, w.mission)?,
-        phase: phase_of(id, w.phase)?,
-        route,
-        troops: w.troops.to_native(),
-    });
-    Ok((body, pos, w.flags & REPLACES != 0))
+    fn u8(&mut self) -> Result<u8, DeltaError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DeltaError> {
+        Ok(u16::from_le_bytes(self.take()?))
+    }
+    fn u32(&mut self) -> Result<u32, DeltaError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, DeltaError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+
+    /// A waypoint count and the waypoints, then the route they make.
+    fn route(&mut self, id: u64, depart_tick: u64, speed: u32) -> Result<Route, DeltaError> {
+        let n = usize::from(self.u16()?);
+        if n == 0 || n > MAX_WAYPOINTS {
+            return Err(invalid(
+                id,
+                format!("route of {n} waypoints (1..={MAX_WAYPOINTS})"),
+            ));
+        }
+        if self.bytes.len() - self.at < n * 4 {
+            return Err(DeltaError::Malformed(format!(
+                "route of obj:{id} cut short at byte {}",
+                self.at
+            )));
+        }
+        if speed == 0 {
+            return Err(invalid(id, "march speed 0"));
+        }
+        let mut waypoints = Vec::with_capacity(n);
+        for _ in 0..n {
+            let x = self.u16()?;
+            let y = self.u16()?;
+            waypoints.push(TilePos::new(x, y));
+        }
+        Ok(Route {
+            waypoints,
+            depart_tick,
+            speed,
+        })
+    }
 }
 
-/// Parts of one object's update gathered from the update lists.
+/// Parts of one object's update gathered from its records.
 #[derive(Default)]
 struct Parts {
     pos: Option<TilePos>,
     body: Option<BodyUpdate>,
 }
 
-fn from_archived(p: &ArchivedDeltaPayload, tick: u64) -> Result<ObserverDelta, DeltaError> {
-    let mut enter: BTreeMap<u64, ObjectView> = BTreeMap::new();
-    let mut updates: BTreeMap<u64, Parts> = BTreeMap::new();
-    let mut set_body = |id: u64, body: BodyUpdate| -> Result<(), DeltaError> {
-        let parts = updates.entry(id).or_default();
+/// A delta being decoded.
+#[derive(Default)]
+struct Decoded {
+    enter: BTreeMap<u64, ObjectView>,
+    updates: BTreeMap<u64, Parts>,
+    leave: Vec<ObjectId>,
+}
+
+impl Decoded {
+    fn set_body(&mut self, id: u64, body: BodyUpdate) -> Result<(), DeltaError> {
+        let parts = self.updates.entry(id).or_default();
         if parts.body.replace(body).is_some() {
             return Err(DeltaError::Duplicate(id));
         }
         Ok(())
-    };
-    let mut add_enter = |view: ObjectView| -> Result<(), DeltaError> {
+    }
+
+    fn enter_or_replace(&mut self, view: ObjectView, replaces: bool) -> Result<(), DeltaError> {
         let id = view.id.0;
-        if enter.insert(id, view).is_some() {
+        if replaces {
+            return self.set_body(id, BodyUpdate::Replaced(view.body));
+        }
+        if self.enter.insert(id, view).is_some() {
             return Err(DeltaError::Duplicate(id));
         }
         Ok(())
-    };
-    for w in p.standing.iter() {
-        let id = w.id.to_native();
-        let (body, replaces) = standing_body(w)?;
-        if replaces {
-            set_body(id, BodyUpdate::Replaced(body))?;
-        } else {
-            add_enter(ObjectView {
-                id: ObjectId(id),
-                pos: TilePos::new(w.x.to_native(), w.y.to_native()),
-                body,
-            })?;
+    }
+
+    fn record(&mut self, r: &mut Reader<'_>) -> Result<(), DeltaError> {
+        let tag = r.u8()?;
+        let replaces = tag & REPLACES != 0;
+        match tag & !REPLACES {
+            TAG_STANDING => {
+                let id = r.u64()?;
+                let (x, y) = (r.u16()?, r.u16()?);
+                let kind = r.u8()?;
+                let sub = r.u16()?;
+                let level = r.u8()?;
+                let value = r.u64()?;
+                let body = match kind {
+                    0 => Body::City {
+                        owner: PlayerId(value),
+                    },
+                    1 => Body::CitySlot,
+                    2 => Body::Field {
+                        kind: *ResourceKind::ALL
+                            .get(usize::from(sub))
+                            .ok_or_else(|| invalid(id, format!("resource kind {sub}")))?,
+                        level,
+                        remaining: value,
+                    },
+                    3 => Body::Monster { kind: sub, level },
+                    other => return Err(invalid(id, format!("standing object kind {other}"))),
+                };
+                let view = ObjectView {
+                    id: ObjectId(id),
+                    pos: TilePos::new(x, y),
+                    body,
+                };
+                self.enter_or_replace(view, replaces)
+            }
+            TAG_MARCH => {
+                let id = r.u64()?;
+                let owner = r.u64()?;
+                let depart_tick = r.u64()?;
+                let troops = r.u64()?;
+                let speed = r.u32()?;
+                let mission = r.u8()?;
+                let phase = r.u8()?;
+                let route = r.route(id, depart_tick, speed)?;
+                let view = ObjectView {
+                    id: ObjectId(id),
+                    pos: route.destination(),
+                    body: Body::March(MarchView {
+                        owner: PlayerId(owner),
+                        mission: mission_of(id, mission)?,
+                        phase: phase_of(id, phase)?,
+                        route,
+                        troops,
+                    }),
+                };
+                self.enter_or_replace(view, replaces)
+            }
+            _ if replaces => Err(DeltaError::Malformed(format!(
+                "record tag {tag:#04x} at byte {}",
+                r.at - 1
+            ))),
+            TAG_MOVED => {
+                let id = r.u64()?;
+                let (x, y) = (r.u16()?, r.u16()?);
+                let parts = self.updates.entry(id).or_default();
+                if parts.pos.replace(TilePos::new(x, y)).is_some() {
+                    return Err(DeltaError::Duplicate(id));
+                }
+                Ok(())
+            }
+            TAG_REMAINING => {
+                let id = r.u64()?;
+                let value = r.u64()?;
+                self.set_body(id, BodyUpdate::Remaining(value))
+            }
+            TAG_OWNER => {
+                let id = r.u64()?;
+                let value = r.u64()?;
+                self.set_body(id, BodyUpdate::Owner(PlayerId(value)))
+            }
+            TAG_MARCH_UPDATE => {
+                let id = r.u64()?;
+                let mask = r.u8()?;
+                if mask & !(MASK_PHASE | MASK_ROUTE | MASK_TROOPS) != 0 || mask == 0 {
+                    return Err(invalid(id, format!("march update mask {mask:#04x}")));
+                }
+                let phase = if mask & MASK_PHASE != 0 {
+                    Some(phase_of(id, r.u8()?)?)
+                } else {
+                    None
+                };
+                let route = if mask & MASK_ROUTE != 0 {
+                    let depart_tick = r.u64()?;
+                    let speed = r.u32()?;
+                    Some(r.route(id, depart_tick, speed)?)
+                } else {
+                    None
+                };
+                let troops = if mask & MASK_TROOPS != 0 {
+                    Some(r.u64()?)
+                } else {
+                    None
+                };
+                self.set_body(
+                    id,
+                    BodyUpdate::March {
+                        phase,
+                        route,
+                        troops,
+                    },
+                )
+            }
+            TAG_LEAVE => {
+                self.leave.push(ObjectId(r.u64()?));
+                Ok(())
+            }
+            _ => Err(DeltaError::Malformed(format!(
+                "record tag {tag:#04x} at byte {}",
+                r.at - 1
+            ))),
         }
     }
-    for w in p.marches.iter() {
-        let id = w.id.to_native();
-        let (body, pos, replaces) = march_body(w)?;
-        if replaces {
-            set_body(id, BodyUpdate::Replaced(body))?;
-        } else {
-            add_enter(ObjectView {
-                id: ObjectId(id),
-                pos,
-                body,
-            })?;
+
+    fn finish(self, tick: u64) -> Result<ObserverDelta, DeltaError> {
+        let Decoded {
+            enter,
+            updates,
+            mut leave,
+        } = self;
+        for id in &leave {
+            if enter.contains_key(&id.0) || updates.contains_key(&id.0) {
+                return Err(DeltaError::Duplicate(id.0));
+            }
         }
-    }
-    for w in p.remaining.iter() {
-        set_body(w.id.to_native(), BodyUpdate::Remaining(w.value.to_native()))?;
-    }
-    for w in p.owners.iter() {
-        set_body(
-            w.id.to_native(),
-            BodyUpdate::Owner(PlayerId(w.value.to_native())),
-        )?;
-    }
-    for w in p.march_updates.iter() {
-        let id = w.id.to_native();
-        if w.mask & !(MASK_PHASE | MASK_ROUTE | MASK_TROOPS) != 0 || w.mask == 0 {
-            return Err(invalid(id, format!("march update mask {:#04x}", w.mask)));
+        leave.sort_unstable();
+        if let Some(w) = leave.windows(2).find(|w| w[0] == w[1]) {
+            return Err(DeltaError::Duplicate(w[0].0));
         }
-        let phase = if w.mask & MASK_PHASE != 0 {
-            Some(phase_of(id, w.phase)?)
-        } else {
-            None
-        };
-        let route = if w.mask & MASK_ROUTE != 0 {
-            Some(route_of(
-                id,
-                &w.waypoints,
-                w.depart_tick.to_native(),
-                w.speed.to_native(),
-            )?)
-        } else if !w.waypoints.is_empty() {
-            return Err(invalid(id, "waypoints without a route change"));
-        } else {
-            None
-        };
-        let troops = (w.mask & MASK_TROOPS != 0).then(|| w.troops.to_native());
-        set_body(
-            id,
-            BodyUpdate::March {
-                phase,
-                route,
-                troops,
-            },
-        )?;
-    }
-    for w in p.moved.iter() {
-        let id = w.id.to_native();
-        let parts = updates.entry(id).or_default();
-        if parts
-            .pos
-            .replace(TilePos::new(w.x.to_native(), w.y.to_native()))
-            .is_some()
-        {
-            return Err(DeltaError::Duplicate(id));
+        if let Some(id) = updates.keys().find(|id| enter.contains_key(id)) {
+            return Err(DeltaError::Duplicate(*id));
         }
+        Ok(ObserverDelta {
+            tick,
+            enter: enter.into_values().collect(),
+            update: updates
+                .into_iter()
+                .map(|(id, parts)| FieldUpdate {
+                    id: ObjectId(id),
+                    pos: parts.pos,
+                    body: parts.body.unwrap_or(BodyUpdate::None),
+                })
+                .collect(),
+            leave,
+        })
     }
-    let mut leave: Vec<ObjectId> = Vec::with_capacity(p.leave.len());
-    for id in p.leave.iter() {
-        let id = id.to_native();
-        if enter.contains_key(&id) || updates.contains_key(&id) {
-            return Err(DeltaError::Duplicate(id));
-        }
-        leave.push(ObjectId(id));
-    }
-    leave.sort_unstable();
-    if let Some(w) = leave.windows(2).find(|w| w[0] == w[1]) {
-        return Err(DeltaError::Duplicate(w[0].0));
-    }
-    if let Some(id) = updates.keys().find(|id| enter.contains_key(id)) {
-        return Err(DeltaError::Duplicate(*id));
-    }
-    Ok(ObserverDelta {
-        tick,
-        enter: enter.into_values().collect(),
-        update: updates
-            .into_iter()
-            .map(|(id, parts)| FieldUpdate {
-                id: ObjectId(id),
-                pos: parts.pos,
-                body: parts.body.unwrap_or(BodyUpdate::None),
-            })
-            .collect(),
-        leave,
-    })
 }
 
 #[cfg(test)]
@@ -664,68 +750,146 @@ mod tests {
 
     #[test]
     fn records_are_compact() {
-        // An entering field: 24 bytes of record; an empty delta: the seven list headers.
+        // An entering field: 25 bytes of record; an empty delta: the 5-byte header.
         let empty = encode(&ObserverDelta::default()).expect("encodes");
         let one = encode(&ObserverDelta {
             enter: vec![sample().enter[0].clone()],
             ..ObserverDelta::default()
         })
         .expect("encodes");
-        assert_eq!(empty.payload.len(), 7 * 8);
-        assert_eq!(one.payload.len() - empty.payload.len(), 24);
+        assert_eq!(empty.payload, vec![FORMAT, 0, 0, 0, 0]);
+        assert_eq!(one.payload.len() - empty.payload.len(), 25);
+        // A march: 41 bytes and 4 per waypoint; a leave: 9.
+        let march = encode(&ObserverDelta {
+            enter: vec![sample().enter[3].clone()],
+            leave: vec![ObjectId(1)],
+            ..ObserverDelta::default()
+        })
+        .expect("encodes");
+        assert_eq!(march.payload.len() - empty.payload.len(), 41 + 3 * 4 + 9);
     }
 
-    fn tampered(f: impl FnOnce(&mut DeltaPayload)) -> Result<ObserverDelta, DeltaError> {
-        let mut p = to_payload(&sample());
-        f(&mut p);
-        let bytes = rkyv::to_bytes::<rancor::Error>(&p).expect("encodes");
-        decode(&WorldDelta {
-            tick: 1,
-            payload: bytes.into_vec(),
-        })
+    /// Start of each record of a well-formed payload.
+    fn record_starts(payload: &[u8]) -> Vec<usize> {
+        let mut at = HEADER;
+        let mut starts = Vec::new();
+        let u16_at = |i: usize| usize::from(u16::from_le_bytes([payload[i], payload[i + 1]]));
+        while at < payload.len() {
+            starts.push(at);
+            at += match payload[at] & !REPLACES {
+                TAG_STANDING => 25,
+                TAG_MARCH => 41 + 4 * u16_at(at + 39),
+                TAG_MOVED => 13,
+                TAG_REMAINING | TAG_OWNER => 17,
+                TAG_LEAVE => 9,
+                TAG_MARCH_UPDATE => {
+                    let mask = payload[at + 9];
+                    let mut n = 10;
+                    if mask & MASK_PHASE != 0 {
+                        n += 1;
+                    }
+                    if mask & MASK_ROUTE != 0 {
+                        n += 14 + 4 * u16_at(at + n + 12);
+                    }
+                    if mask & MASK_TROOPS != 0 {
+                        n += 8;
+                    }
+                    n
+                }
+                other => panic!("tag {other}"),
+            };
+        }
+        starts
+    }
+
+    /// The sample's payload changed by `f` (given the record starts), decoded.
+    fn tampered(f: impl FnOnce(&mut Vec<u8>, &[usize])) -> Result<ObserverDelta, DeltaError> {
+        let mut payload = encode(&sample()).expect("encodes").payload;
+        let starts = record_starts(&payload);
+        f(&mut payload, &starts);
+        decode(&WorldDelta { tick: 1, payload })
+    }
+
+    /// Appends one more record.
+    fn append(payload: &mut Vec<u8>, record: &[u8]) {
+        payload.extend_from_slice(record);
+        let n = u32::from_le_bytes([payload[1], payload[2], payload[3], payload[4]]) + 1;
+        payload[1..HEADER].copy_from_slice(&n.to_le_bytes());
+    }
+
+    fn value_record(tag: u8, id: u64, value: u64) -> Vec<u8> {
+        let mut r = vec![tag];
+        r.extend_from_slice(&id.to_le_bytes());
+        r.extend_from_slice(&value.to_le_bytes());
+        r
     }
 
     #[test]
     fn invalid_records_are_refused_with_a_reason() {
-        let e = tampered(|p| p.standing[0].kind = 9).unwrap_err();
+        // Records: 4 enters (field, monster, slot, march), remaining, moved, moved + march
+        // update, march update, replaced standing, owner, 2 leaves.
+        let e = tampered(|p, s| p[s[0] + 13] = 9).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:3: standing object kind 9"
         );
-        let e = tampered(|p| p.standing[0].sub = 4).unwrap_err();
+        let e = tampered(|p, s| p[s[0] + 14] = 4).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:3: resource kind 4"
         );
-        let e = tampered(|p| p.marches[0].waypoints.clear()).unwrap_err();
+        let e = tampered(|p, s| p[s[3] + 39..s[3] + 41].fill(0)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:6: route of 0 waypoints (1..=16384)"
         );
-        let e = tampered(|p| p.marches[0].phase = 4).unwrap_err();
+        let e = tampered(|p, s| p[s[3] + 38] = 4).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:6: march phase 4"
         );
-        let e = tampered(|p| p.marches[0].mission = 7).unwrap_err();
+        let e = tampered(|p, s| p[s[3] + 37] = 7).unwrap_err();
         assert_eq!(e.to_string(), "invalid delta record for obj:6: mission 7");
-        let e = tampered(|p| p.march_updates[0].mask = 0x10).unwrap_err();
+        let e = tampered(|p, s| p[s[3] + 33..s[3] + 37].fill(0)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid delta record for obj:6: march speed 0"
+        );
+        let e = tampered(|p, s| p[s[7] + 9] = 0x10).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:12: march update mask 0x10"
         );
-        let e = tampered(|p| p.leave.push(3)).unwrap_err();
+        let e = tampered(|p, s| p[s[4]] = 0x84).unwrap_err();
+        assert!(matches!(e, DeltaError::Malformed(_)), "{e}");
+        let e = tampered(|p, s| p[s[4]] = 9).unwrap_err();
+        assert!(matches!(e, DeltaError::Malformed(_)), "{e}");
+        let e = tampered(|p, _| p[0] = 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed delta payload: delta format 1 (this client reads 2)"
+        );
+        let e = tampered(|p, _| p.push(0)).unwrap_err();
+        assert!(matches!(e, DeltaError::Malformed(_)), "{e}");
+        let e = tampered(|p, _| append(p, &value_record(TAG_LEAVE, 3, 0)[..9])).unwrap_err();
         assert_eq!(e, DeltaError::Duplicate(3));
-        let e = tampered(|p| p.leave.push(20)).unwrap_err();
+        let e = tampered(|p, _| append(p, &value_record(TAG_LEAVE, 20, 0)[..9])).unwrap_err();
         assert_eq!(e, DeltaError::Duplicate(20));
-        let e = tampered(|p| {
-            let again = p.remaining[0];
-            p.remaining.push(again);
-        })
-        .unwrap_err();
+        let e = tampered(|p, _| append(p, &value_record(TAG_REMAINING, 10, 5))).unwrap_err();
         assert_eq!(e, DeltaError::Duplicate(10));
-        let e = tampered(|p| p.owners.push(WireValue { id: 3, value: 1 })).unwrap_err();
+        let e = tampered(|p, _| append(p, &value_record(TAG_OWNER, 3, 1))).unwrap_err();
         assert_eq!(e, DeltaError::Duplicate(3));
+    }
+
+    #[test]
+    fn a_claimed_count_beyond_the_payload_is_refused_without_allocating() {
+        let mut payload = vec![FORMAT];
+        payload.extend_from_slice(&u32::MAX.to_le_bytes());
+        payload.push(TAG_MARCH);
+        payload.extend_from_slice(&[0; 38]);
+        payload.extend_from_slice(&u16::MAX.to_le_bytes());
+        let e = decode(&WorldDelta { tick: 1, payload }).unwrap_err();
+        assert!(e.to_string().contains("65535 waypoints"), "{e}");
     }
 
     #[test]
