@@ -3,7 +3,9 @@
 //! bandwidth of one busy viewport against re-sending its full snapshot every tick.
 //!
 //! - **AOI + encode**: the Interest phase (change collection, index upkeep, per-observer diffs)
-//!   plus draining the deltas and encoding each as the framed `WorldDelta` a client receives.
+//!   plus draining the tick's `DeltaBatch`, encoding it (`encode_batch`: each shared view and
+//!   update once) and framing each observer's `WorldDelta` as the push a client receives. The
+//!   plain path (`drain_deltas` + `encode` per delta) is measured beside it.
 //! - **Floor**: the naive per-tick rescan the AOI replaces, with nothing else: compute every
 //!   march's current tile from its route, rebuild a uniform grid (32-tile cells, counting sort)
 //!   of those and every standing object, and answer each observer's viewport with the ids inside
@@ -12,6 +14,10 @@
 //! - **Bandwidth**: one observer on the viewport (80×80 at zoom 1) crossed by the most marches;
 //!   bytes on the wire per second of game time in steady state (its first, full enter excluded),
 //!   against a full snapshot of the same view framed every tick.
+//!
+//! - **Bursts**: 10k small (30×20, zoom 0) viewports on the same world; one tick in five, 1,000
+//!   of them pan at once by up to a screen. AOI + encode of those ticks (median, p99) against the
+//!   10 ms tick budget.
 //!
 //! The world: 10k players, 5 marches each (gathering fields or attacking monsters 8–40 tiles
 //! away; a bot sends a new march whenever one comes home), observers around their own city at
@@ -25,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dominion::assets::load_dir;
-use dominion_net::proto::delta::encode;
-use dominion_net::proto::{PUSH_REQUEST_ID, ServerMessage};
+use dominion_net::proto::delta::{encode, encode_batch};
+use dominion_net::proto::{PUSH_REQUEST_ID, ServerMessage, WorldDelta};
 use dominion_sim::Kingdom;
 use dominion_sim::aoi::{
     CELL, ObjectKind, ObserverDelta, Observers, Viewport, march_view, visible,
@@ -101,10 +107,22 @@ impl Targets {
     }
 }
 
+/// How observers move in a tick.
+#[derive(Clone, Copy)]
+enum Motion {
+    /// The mixed scenario: 3% pan a few tiles, 0.5% change zoom.
+    Mixed,
+    /// Nobody moves (the world's changes alone).
+    Still,
+    /// `n` observers pan at once, each up to a screen (±30 × ±20 tiles).
+    Burst(u64),
+}
+
 struct World {
     kingdom: Kingdom,
-    /// Observers pan and zoom (off for the world-changes-only measurement).
-    moving: bool,
+    motion: Motion,
+    /// Observers registered (ids `0..observers`).
+    observers: u64,
     rng: Rng,
     targets: Targets,
     homes: Vec<TilePos>,
@@ -240,7 +258,8 @@ fn setup() -> World {
     }
     World {
         kingdom,
-        moving: true,
+        motion: Motion::Mixed,
+        observers: OBSERVERS,
         rng,
         targets,
         homes,
@@ -254,20 +273,30 @@ impl World {
     /// Viewport moves, then Receive + Simulate; the bot refills marches.
     fn before_interest(&mut self) {
         let k = &mut self.kingdom;
-        let (pans, zooms) = if self.moving {
-            (OBSERVERS * 3 / 100, OBSERVERS / 200)
-        } else {
-            (0, 0)
+        let n = self.observers;
+        let (pans, zooms) = match self.motion {
+            Motion::Mixed => (n * 3 / 100, n / 200),
+            Motion::Still => (0, 0),
+            Motion::Burst(_) => (0, 0),
         };
+        if let Motion::Burst(burst) = self.motion {
+            for _ in 0..burst {
+                let o = self.rng.below(n);
+                let vp = &mut self.viewports[o as usize];
+                vp.x = (i64::from(vp.x) + self.rng.below(61) as i64 - 30).clamp(0, 1199) as u16;
+                vp.y = (i64::from(vp.y) + self.rng.below(41) as i64 - 20).clamp(0, 1199) as u16;
+                *vp = k.world.resource_mut::<Observers>().set_viewport(o, *vp);
+            }
+        }
         for _ in 0..pans {
-            let o = self.rng.below(OBSERVERS);
+            let o = self.rng.below(n);
             let vp = &mut self.viewports[o as usize];
             vp.x = (i64::from(vp.x) + self.rng.below(13) as i64 - 6).clamp(0, 1199) as u16;
             vp.y = (i64::from(vp.y) + self.rng.below(13) as i64 - 6).clamp(0, 1199) as u16;
             *vp = k.world.resource_mut::<Observers>().set_viewport(o, *vp);
         }
         for _ in 0..zooms {
-            let o = self.rng.below(OBSERVERS);
+            let o = self.rng.below(n);
             let vp = &mut self.viewports[o as usize];
             let (w, h, zoom) = match vp.zoom {
                 0 => (96, 56, 1),
@@ -302,23 +331,36 @@ impl World {
         }
     }
 
-    /// Interest phase, drain, encode every delta as a framed push. Returns (bytes, deltas,
-    /// bytes for the busy observer).
+    /// Interest phase, drain, encode every delta as a framed push (the shared path: one
+    /// `DeltaBatch` per tick, each view and update encoded once). Returns (bytes, deltas, bytes
+    /// for the busy observer).
     fn interest_and_encode(&mut self) -> (usize, usize, usize) {
         let k = &mut self.kingdom;
         let t = Instant::now();
         k.run_phase(TickPhase::Interest);
         self.phase.push(t.elapsed());
-        let deltas = k.world.resource_mut::<Observers>().drain_deltas();
-        let (mut bytes, mut busy) = (0, 0);
-        for (o, d) in &deltas {
-            let n = frame_len(d);
-            bytes += n;
-            if *o == BUSY {
-                busy += n;
+        let (mut bytes, mut busy, mut count) = (0, 0, 0);
+        for batch in k.world.resource_mut::<Observers>().drain_batches() {
+            for (o, wire) in encode_batch(&batch).expect("encodes") {
+                let n = frame(wire);
+                bytes += n;
+                count += 1;
+                if o == BUSY {
+                    busy += n;
+                }
             }
         }
-        (bytes, deltas.len(), busy)
+        (bytes, count, busy)
+    }
+
+    /// The same through the plain path: `drain_deltas` (a copy of every view per observer) and
+    /// one `encode` per delta.
+    fn interest_and_encode_plain(&mut self) -> (usize, usize) {
+        let k = &mut self.kingdom;
+        k.run_phase(TickPhase::Interest);
+        let deltas = k.world.resource_mut::<Observers>().drain_deltas();
+        let bytes = deltas.iter().map(|(_, d)| frame_len(d)).sum();
+        (bytes, deltas.len())
     }
 
     /// The floor: march tiles from routes, grid rebuild, one query per observer.
@@ -399,11 +441,17 @@ struct FloorScratch {
 
 /// Bytes on the wire for one delta: the framed `WorldDelta` push.
 fn frame_len(d: &ObserverDelta) -> usize {
-    let wire = encode(d).expect("encodes");
-    ServerMessage::WorldDelta(wire)
-        .encode_frame(PUSH_REQUEST_ID)
-        .expect("frame")
-        .len()
+    frame(encode(d).expect("encodes"))
+}
+
+/// Frames an encoded delta as the push a client receives; returns its length.
+fn frame(wire: WorldDelta) -> usize {
+    black_box(
+        ServerMessage::WorldDelta(wire)
+            .encode_frame(PUSH_REQUEST_ID)
+            .expect("frame"),
+    )
+    .len()
 }
 
 /// The 80×80 zoom-1 viewport crossed by the most marches (sampled on a 40-tile lattice).
@@ -435,6 +483,11 @@ fn percentile(samples: &mut [Duration], p: usize) -> Duration {
 
 fn bench(c: &mut Criterion) {
     let mut w = setup();
+    // `AOI_BENCH_BURSTS_ONLY=1`: the burst scenario alone (for profiling it).
+    if std::env::var_os("AOI_BENCH_BURSTS_ONLY").is_some() {
+        spikes(&mut w);
+        return;
+    }
     let t = Instant::now();
     // The first Interest phase indexes every object and enters every observer's view.
     w.before_interest();
@@ -514,7 +567,7 @@ fn bench(c: &mut Criterion) {
 
     // Still viewports: what the world's changes alone cost (marches starting, arriving, turning
     // home, ending; fields and cities changing).
-    w.moving = false;
+    w.motion = Motion::Still;
     let mut still = Vec::new();
     let mut still_deltas = 0;
     for _ in 0..MEASURED_TICKS / 2 {
@@ -524,7 +577,17 @@ fn bench(c: &mut Criterion) {
         still.push(t.elapsed());
         w.after_interest();
     }
-    w.moving = true;
+    w.motion = Motion::Mixed;
+
+    // The plain path on the same scenario: a copy of each delta per observer, encoded one by one.
+    let mut plain = Vec::new();
+    for _ in 0..MEASURED_TICKS / 4 {
+        w.before_interest();
+        let t = Instant::now();
+        black_box(w.interest_and_encode_plain());
+        plain.push(t.elapsed());
+        w.after_interest();
+    }
 
     // Criterion's view of the same two operations (fewer samples: each tick is tens of ms).
     // `AOI_BENCH_SUMMARY_ONLY=1` skips them (for profiling runs).
@@ -579,6 +642,10 @@ fn bench(c: &mut Criterion) {
         percentile(&mut phase, 50)
     );
     println!(
+        "paths: shared (drain_batches + encode_batch) median {aoi_med:.2?}; plain (drain_deltas + encode per delta) median {:.2?}",
+        percentile(&mut plain, 50)
+    );
+    println!(
         "threads: AOI+encode median {aoi_med:.2?} on the default pool ({} threads) vs {:.2?} on one thread",
         rayon::current_num_threads(),
         percentile(&mut serial, 50)
@@ -594,6 +661,137 @@ fn bench(c: &mut Criterion) {
         snapshot_bytes as f64 / seconds,
         snapshot_bytes as f64 * 8.0 / seconds / 1e3,
         snapshot_bytes as f64 / (busy_bytes as f64).max(1.0),
+    );
+
+    spikes(&mut w);
+    idle(&mut w);
+}
+
+/// The Interest phase when nobody observes: on the busy world (50k marches changing), and on a
+/// fresh default kingdom where nothing changes (the per-tick cost of the AOI itself).
+fn idle(w: &mut World) {
+    let ids: Vec<u64> = (0..w.observers).collect();
+    {
+        let mut obs = w.kingdom.world.resource_mut::<Observers>();
+        for o in ids {
+            obs.remove_observer(o);
+        }
+    }
+    w.observers = 0;
+    w.motion = Motion::Still;
+    let mut busy = Vec::new();
+    for _ in 0..MEASURED_TICKS / 2 {
+        w.before_interest();
+        let t = Instant::now();
+        w.kingdom.run_phase(TickPhase::Interest);
+        busy.push(t.elapsed());
+        w.after_interest();
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let assets = Arc::new(load_dir(&dir).expect("default assets"));
+    let mut empty = Kingdom::generate(SEED, assets);
+    empty.tick();
+    let mut quiet = Vec::new();
+    for _ in 0..1000 {
+        empty.run_phase(TickPhase::Receive);
+        empty.run_phase(TickPhase::Simulate);
+        let t = Instant::now();
+        empty.run_phase(TickPhase::Interest);
+        quiet.push(t.elapsed());
+        empty.run_phase(TickPhase::Send);
+    }
+    println!(
+        "no observers: Interest phase median {:.2?} on the busy world ({} marches); {:.2?} (p99 {:.2?}) on a fresh kingdom of {} objects where nothing changes",
+        percentile(&mut busy, 50),
+        w.kingdom.object_counts().marches,
+        percentile(&mut quiet, 50),
+        percentile(&mut quiet, 99),
+        empty.object_counts().total(),
+    );
+}
+
+/// Ticks of the burst scenario measured (each preceded by four still ticks).
+const BURSTS: usize = 50;
+/// Small viewports in the burst scenario, and how many of them pan in a burst tick.
+const SMALL: u64 = 10_000;
+const BURST: u64 = 1_000;
+
+/// The burst scenario: 10k small (30×20, zoom 0) viewports on the same world; in one tick of
+/// every five, 1,000 of them pan at once by up to a screen. Reports AOI+encode per tick for
+/// still ticks and for burst ticks (median, p99) beside the 10 ms tick budget.
+fn spikes(w: &mut World) {
+    {
+        let mut obs = w.kingdom.world.resource_mut::<Observers>();
+        for o in 0..w.observers {
+            obs.remove_observer(o);
+        }
+        obs.remove_observer(BUSY);
+    }
+    w.viewports.clear();
+    for o in 0..SMALL {
+        let home = w.homes[w.rng.below(PLAYERS) as usize];
+        let centre = if w.rng.below(10) == 0 {
+            TilePos::new(w.rng.below(1200) as u16, w.rng.below(1200) as u16)
+        } else {
+            home
+        };
+        let vp = Viewport::new(
+            centre.x.saturating_sub(15),
+            centre.y.saturating_sub(10),
+            30,
+            20,
+            0,
+        );
+        let applied = w
+            .kingdom
+            .world
+            .resource_mut::<Observers>()
+            .set_viewport(o, vp);
+        w.viewports.push(applied);
+    }
+    w.observers = SMALL;
+    w.motion = Motion::Still;
+    for _ in 0..20 {
+        w.before_interest();
+        w.interest_and_encode();
+        w.after_interest();
+    }
+    let (mut still, mut burst, mut burst_phase) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut burst_deltas, mut burst_bytes) = (0, 0);
+    for _ in 0..BURSTS {
+        for i in 0..5 {
+            w.motion = if i == 4 {
+                Motion::Burst(BURST)
+            } else {
+                Motion::Still
+            };
+            w.before_interest();
+            let t = Instant::now();
+            let (bytes, deltas, _) = w.interest_and_encode();
+            let took = t.elapsed();
+            w.after_interest();
+            if i == 4 {
+                burst_phase.push(w.phase.last().copied().unwrap_or_default());
+                burst.push(took);
+                burst_deltas += deltas;
+                burst_bytes += bytes;
+            } else {
+                still.push(took);
+            }
+        }
+    }
+    w.motion = Motion::Mixed;
+    println!(
+        "bursts: {SMALL} viewports 30x20 at zoom 0; AOI+encode per still tick median {:.2?} p99 {:.2?}; \
+         per tick with {BURST} panning at once (n={BURSTS}) median {:.2?} p99 {:.2?} (budget 10 ms); \
+         Interest phase alone median {:.2?}; {:.0} deltas, {:.1} kB per burst tick",
+        percentile(&mut still, 50),
+        percentile(&mut still, 99),
+        percentile(&mut burst, 50),
+        percentile(&mut burst, 99),
+        percentile(&mut burst_phase, 50),
+        burst_deltas as f64 / BURSTS as f64,
+        burst_bytes as f64 / BURSTS as f64 / 1e3,
     );
 }
 
