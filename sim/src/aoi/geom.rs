@@ -187,9 +187,34 @@ impl Grid {
         }
     }
 
-    /// Pushes every cell a path touches (a superset: each cell is tested with its closed square
-    /// one tile larger than its own tiles, so a segment passing between two cells' tiles is
-    /// recorded in both). Sorted, without repeats.
+    /// Calls `f` for every cell a segment touches (a superset: each cell is tested with its
+    /// closed square one tile larger than its own tiles, so a segment passing between two cells'
+    /// tiles is reported for both). `a == b` is the cell of that tile.
+    pub fn segment_cells(&self, a: TilePos, b: TilePos, mut f: impl FnMut(u32)) {
+        let bbox = Rect {
+            x0: i64::from(a.x.min(b.x)),
+            y0: i64::from(a.y.min(b.y)),
+            x1: i64::from(a.x.max(b.x)),
+            y1: i64::from(a.y.max(b.y)),
+        };
+        let (c0, r0, c1, r1) = self.range(&bbox);
+        for row in r0..=r1 {
+            for col in c0..=c1 {
+                let cell = Rect {
+                    x0: i64::from(col) * i64::from(CELL),
+                    y0: i64::from(row) * i64::from(CELL),
+                    x1: i64::from(col + 1) * i64::from(CELL),
+                    y1: i64::from(row + 1) * i64::from(CELL),
+                };
+                if c0 == c1 || r0 == r1 || cell.touches_segment(a, b) {
+                    f(row * self.cols + col);
+                }
+            }
+        }
+    }
+
+    /// Pushes every cell a path touches ([`Grid::segment_cells`] of each segment). Sorted,
+    /// without repeats.
     pub fn path_cells(&self, points: &[TilePos], out: &mut Vec<u32>) {
         out.clear();
         if points.len() < 2 {
@@ -199,27 +224,7 @@ impl Grid {
             return;
         }
         for w in points.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            let bbox = Rect {
-                x0: i64::from(a.x.min(b.x)),
-                y0: i64::from(a.y.min(b.y)),
-                x1: i64::from(a.x.max(b.x)),
-                y1: i64::from(a.y.max(b.y)),
-            };
-            let (c0, r0, c1, r1) = self.range(&bbox);
-            for row in r0..=r1 {
-                for col in c0..=c1 {
-                    let cell = Rect {
-                        x0: i64::from(col) * i64::from(CELL),
-                        y0: i64::from(row) * i64::from(CELL),
-                        x1: i64::from(col + 1) * i64::from(CELL),
-                        y1: i64::from(row + 1) * i64::from(CELL),
-                    };
-                    if c0 == c1 || r0 == r1 || cell.touches_segment(a, b) {
-                        out.push(row * self.cols + col);
-                    }
-                }
-            }
+            self.segment_cells(w[0], w[1], |c| out.push(c));
         }
         out.sort_unstable();
         out.dedup();

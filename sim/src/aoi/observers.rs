@@ -5,9 +5,10 @@
 //! **Indexes.** The last published view of every replicated object is kept in a slab (shared,
 //! so a tick's batch holds the views without copying them). A uniform grid of
 //! [`CELL`](super::CELL)-tile cells lists the standing objects of each cell by kind, each list in
-//! (row, column) order so a rectangle reads only its rows, and, separately, the marches whose
-//! footprint touches the cell with the footprint's bounding box (a travelling march's whole
-//! route, so it is found where its path crosses a viewport). A third per-cell list holds the
+//! (row, column) order so a rectangle reads only its rows, and, separately, each segment of a
+//! march's footprint in every cell it touches (a travelling march's whole route, so it is found
+//! where its path crosses a viewport; a rectangle is tested against the segment itself, so a
+//! query never reads a route). A third per-cell list holds the
 //! observers whose viewport overlaps the cell. All three change only when an object or a
 //! viewport changes; nothing is rebuilt per tick.
 //!
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::geom::{CELL, Grid, Rect, Viewport, footprint};
+use super::geom::{Grid, Rect, Viewport, footprint};
 use super::view::{
     DeltaBatch, FieldUpdate, KindSet, ObjectKind, ObjectView, ObserverDelta, SharedDelta,
 };
@@ -62,13 +63,15 @@ struct StandingEntry {
     id: ObjectId,
 }
 
-/// A march in a cell's list, with the bounding box of its footprint so most queries accept or
-/// reject it without reading its route.
+/// One segment of a march's footprint in the list of a cell it touches (a standing march's one
+/// tile is a segment from it to itself), so a rectangle is tested against the segment itself,
+/// without reading the route.
 #[derive(Clone, Copy, Debug)]
 struct MarchEntry {
     id: ObjectId,
     slot: u32,
-    bbox: Bbox,
+    a: TilePos,
+    b: TilePos,
 }
 
 /// An object's published view, the cells its footprint touches, and the footprint's box.
@@ -83,64 +86,6 @@ fn bbox_of(points: &[TilePos]) -> Bbox {
     points.iter().fold([u16::MAX, u16::MAX, 0, 0], |b, p| {
         [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
     })
-}
-
-/// A box around the part of a footprint in cell `c`'s square one tile larger than its tiles
-/// (where [`Grid::path_cells`] lists it): the union, over the segments touching that square, of
-/// each segment's box clipped to the square. Every segment counted has a point inside its clipped
-/// box, so a box inside a rectangle means the footprint touches it; and any point of the
-/// footprint in the cell's tiles is inside the box. `None` if no segment touches the square.
-fn piece_bbox(grid: Grid, c: u32, points: &[TilePos]) -> Option<Bbox> {
-    let side = i64::from(CELL);
-    let (col, row) = (i64::from(c % grid.cols), i64::from(c / grid.cols));
-    let cell = Rect {
-        x0: col * side,
-        y0: row * side,
-        x1: (col + 1) * side,
-        y1: (row + 1) * side,
-    };
-    let clip = |a: TilePos, b: TilePos| -> Option<[i64; 4]> {
-        let (x0, x1) = (i64::from(a.x.min(b.x)), i64::from(a.x.max(b.x)));
-        let (y0, y1) = (i64::from(a.y.min(b.y)), i64::from(a.y.max(b.y)));
-        Some([
-            x0.max(cell.x0),
-            y0.max(cell.y0),
-            x1.min(cell.x1),
-            y1.min(cell.y1),
-        ])
-        .filter(|b| b[0] <= b[2] && b[1] <= b[3])
-    };
-    let mut out: Option<[i64; 4]> = None;
-    let mut add = |b: [i64; 4]| {
-        out = Some(match out {
-            None => b,
-            Some(o) => [
-                o[0].min(b[0]),
-                o[1].min(b[1]),
-                o[2].max(b[2]),
-                o[3].max(b[3]),
-            ],
-        });
-    };
-    match points {
-        [] => {}
-        [p] => {
-            if let Some(b) = clip(*p, *p) {
-                add(b);
-            }
-        }
-        _ => {
-            for w in points.windows(2) {
-                if cell.touches_segment(w[0], w[1])
-                    && let Some(b) = clip(w[0], w[1])
-                {
-                    add(b);
-                }
-            }
-        }
-    }
-    // Clipped to a square inside the map's u16 range plus one tile.
-    out.map(|b| b.map(|v| v.clamp(0, i64::from(u16::MAX)) as u16))
 }
 
 /// How a footprint's bounding box lies against a rectangle.
@@ -231,10 +176,7 @@ impl Store {
         let kind = stored.view.kind();
         for &c in &stored.cells {
             if kind == ObjectKind::March {
-                let list = &mut self.marches[c as usize];
-                if let Some(i) = list.iter().position(|e| e.slot == slot) {
-                    list.swap_remove(i);
-                }
+                self.marches[c as usize].retain(|e| e.slot != slot);
             } else {
                 let list = &mut self.standing[c as usize][kind as usize];
                 if let Some(i) = list.iter().position(|e| e.slot == slot) {
@@ -250,15 +192,23 @@ impl Store {
         };
         let v = &stored.view;
         let kind = v.kind();
-        for &c in &stored.cells {
-            if kind == ObjectKind::March {
-                let bbox = piece_bbox(self.grid, c, footprint(v)).unwrap_or(stored.bbox);
-                self.marches[c as usize].push(MarchEntry {
-                    id: v.id,
-                    slot,
-                    bbox,
+        if kind == ObjectKind::March {
+            let points = footprint(v);
+            let segments: Vec<(TilePos, TilePos)> = match points {
+                [] => Vec::new(),
+                [p] => vec![(*p, *p)],
+                _ => points.windows(2).map(|w| (w[0], w[1])).collect(),
+            };
+            let (grid, id) = (self.grid, v.id);
+            for (a, b) in segments {
+                grid.segment_cells(a, b, |c| {
+                    self.marches[c as usize].push(MarchEntry { id, slot, a, b });
                 });
-            } else {
+            }
+            return;
+        }
+        for &c in &stored.cells {
+            {
                 let list = &mut self.standing[c as usize][kind as usize];
                 let key = (v.pos.y, v.pos.x, v.id);
                 let at = list.partition_point(|e| (e.pos.y, e.pos.x, e.id) < key);
@@ -299,24 +249,16 @@ impl Store {
         });
     }
 
-    /// Pushes the marches listed in the cells of `rect` whose bounding box meets it, as
-    /// candidates: `sure` when the box or the listing cell lies inside `rect` (a march is listed
-    /// in a cell because it touches the cell's square one tile larger than its tiles). The same
-    /// march may appear once per cell.
-    fn marches_in(&self, rect: &Rect, out: &mut Vec<Cand>) {
-        let side = i64::from(CELL);
-        let cols = self.grid.cols;
+    /// Pushes the marches with a segment touching `rect` (listed in its cells), as candidates:
+    /// known in view ([`IN`]) when that segment also touches `view`, else to be decided. The
+    /// same march may appear once per segment and cell.
+    /// `view: None` means `rect` is the view.
+    fn marches_in(&self, rect: &Rect, view: Option<&Rect>, out: &mut Vec<Cand>) {
         self.grid.for_cells(rect, |c| {
-            let (col, row) = (i64::from(c % cols), i64::from(c / cols));
-            let cell_inside = col * side >= rect.x0
-                && (col + 1) * side <= rect.x1
-                && row * side >= rect.y0
-                && (row + 1) * side <= rect.y1;
             for e in &self.marches[c as usize] {
-                match bbox_vs(&e.bbox, rect) {
-                    Some(false) => {}
-                    Some(true) => out.push(Cand::march(e, true)),
-                    None => out.push(Cand::march(e, cell_inside)),
+                if rect.touches_segment(e.a, e.b) {
+                    let sure = view.is_none_or(|v| v.touches_segment(e.a, e.b));
+                    out.push(Cand::march(e, sure));
                 }
             }
         });
@@ -334,15 +276,11 @@ impl Store {
         let rect = vp.rect();
         self.standing_in(&rect, vp, config, out);
         if config.zoom(vp.zoom).shows.contains(ObjectKind::March) {
+            // Every candidate has a segment touching the view.
             scratch.clear();
-            self.marches_in(&rect, scratch);
+            self.marches_in(&rect, None, scratch);
             merge_duplicates(scratch);
-            let shows = config.zoom(vp.zoom).shows;
-            for c in scratch.drain(..) {
-                if self.decide(&c, shows, &rect) {
-                    out.push(c);
-                }
-            }
+            out.append(scratch);
         }
         out.sort_unstable_by_key(|c| c.id);
     }
@@ -385,7 +323,12 @@ impl Cand {
             id: e.id,
             slot: e.slot,
             change: NONE,
-            bbox: e.bbox,
+            bbox: [
+                e.a.x.min(e.b.x),
+                e.a.y.min(e.b.y),
+                e.a.x.max(e.b.x),
+                e.a.y.max(e.b.y),
+            ],
             kind: ObjectKind::March,
             flags: PIECE | if sure { IN } else { 0 },
         }
@@ -614,17 +557,13 @@ impl Ctx<'_> {
             more.clear();
             self.store.standing_in(r, &vp, self.config, more);
             if shows_marches {
-                self.store.marches_in(r, more);
+                self.store.marches_in(r, Some(&rect), more);
             }
             if k >= entering {
                 // A standing object in an uncovered strip is out of view; a march found there
-                // may still cross the view elsewhere.
-                for c in more.iter_mut() {
-                    c.flags = if c.kind == ObjectKind::March {
-                        PIECE
-                    } else {
-                        OUT
-                    };
+                // is in view if that segment touches it, else it may cross it elsewhere.
+                for c in more.iter_mut().filter(|c| c.kind != ObjectKind::March) {
+                    c.flags = OUT;
                 }
             }
             cands.extend_from_slice(more);
