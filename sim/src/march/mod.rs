@@ -19,7 +19,7 @@ use bevy_ecs::prelude::*;
 pub use path::{NoPath, PathScratch};
 pub use route::{Route, milli_tiles_per_tick};
 pub use route_cache::RouteCache;
-pub use route_graph::{CLUSTER_SIDE, RouteGraph};
+pub use route_graph::{CLUSTER_SIDE, LANDMARKS, RouteGraph};
 pub use route_plan::RouteScratch;
 
 use crate::active_config::ActiveConfig;

@@ -24,15 +24,16 @@ use super::rect_search::{RectSearch, TileRect};
 use crate::map::Terrain;
 use crate::types::TilePos;
 
-/// Cluster side in tiles on maps of the default size: measured on the default 1200×1200 map
-/// (`cargo bench --bench routes`), the best balance of abstract-search size against the cost of
-/// joining a route's two ends to their clusters.
+/// Cluster side in tiles. Measured on the default 1200×1200 map (`cargo bench --bench routes`
+/// prints the comparison): 24-tile clusters plan far routes ~0.6–0.75× as long, but routes of
+/// 50–100 tiles come out up to 6.5% longer than the shortest (`tests/routes.rs` caught one);
+/// 16 keeps every sampled route within 2.6%; 8 is 2.2–2.4× slower.
 pub const CLUSTER_SIDE: u16 = 16;
 
 /// Landmarks whose distances to every node sharpen the search's estimate (ALT: Goldberg &
 /// Harabor, "Computing the shortest path: A* search meets graph theory", 2005). Walls with few
 /// passes make the straight-line estimate far too low; a landmark behind the wall knows better.
-const LANDMARKS: usize = 16;
+pub const LANDMARKS: usize = 16;
 
 /// Entrances at least this wide get a crossing at each end instead of one in the middle.
 const WIDE_ENTRANCE: u16 = 6;
@@ -89,6 +90,12 @@ pub(crate) const UNREACHED: u32 = u32::MAX;
 impl RouteGraph {
     /// Builds the graph of `terrain` with clusters of `side` tiles (at least 4).
     pub fn build(terrain: &Terrain, side: u16) -> RouteGraph {
+        RouteGraph::build_with(terrain, side, LANDMARKS)
+    }
+
+    /// Builds the graph with `landmarks` landmarks instead of [`LANDMARKS`] (for benches
+    /// comparing the choice).
+    pub fn build_with(terrain: &Terrain, side: u16, landmarks: usize) -> RouteGraph {
         let side = side.max(4);
         let (w, h) = (terrain.width(), terrain.height());
         let cols = w.div_ceil(side);
@@ -166,14 +173,14 @@ impl RouteGraph {
         for i in 0..n {
             graph.edge_first[i + 1] += graph.edge_first[i];
         }
-        graph.place_landmarks();
+        graph.place_landmarks(landmarks);
         graph
     }
 
     /// Picks landmarks far apart (each the node farthest from those already picked, starting
     /// from the one farthest from the map's north-west corner) and stores every node's distance
     /// to each.
-    fn place_landmarks(&mut self) {
+    fn place_landmarks(&mut self, wanted: usize) {
         let n = self.node_count();
         if n == 0 {
             return;
@@ -190,7 +197,7 @@ impl RouteGraph {
                 .filter(|&i| nearest[i as usize] != UNREACHED)
                 .max_by_key(|&i| (nearest[i as usize], std::cmp::Reverse(i)))
         };
-        while chosen.len() < LANDMARKS {
+        while chosen.len() < wanted {
             let Some(next) = pick(&nearest) else { break };
             if chosen.contains(&next) {
                 break;
