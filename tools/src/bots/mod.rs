@@ -52,9 +52,15 @@
 //! `tools/capacity.sh N SECONDS` (waits for the first full save, then runs the default mix):
 //! - 300 bots, 20 s: 0 skipped ticks, 0 overruns; cmd p50 67 ms, p99 240 ms; viewport p99
 //!   327 ms (before: cmd p50 4.0 s, 198 skipped ticks).
-//! - 1000 bots, 30–60 s: 0 skipped ticks once the first save is done, but ticks take 25–100 ms
-//!   (AOI ~23 ms and Receive ~21 ms a tick) and far march orders (random ids are mostly far)
-//!   queue behind the route budget: cmd p50 1.6–2.8 s. Not yet the 1,000-session target.
+//!
+//! Server at 89849cb (plus the AOI strip/segment-cell work), 1000 bots, 60 s, by route budget:
+//! - 128: 0 skipped, 1 overrun; tick p50 ≤ 25.6 ms, p99 ≤ 51 ms (histogram bounds); cmd p50
+//!   1.46 s, p99 3.3 s (far orders queue behind the budget); viewport p50 55 ms, p99 307 ms.
+//! - 192 (the default): 0 skipped, 1 overrun; same tick figures; cmd p50 122 ms, p99 1.35 s;
+//!   viewport p99 274 ms; server 44 s CPU in 62 s (0.7 core, ~0.7 core-ms per
+//!   session-second), bots 35.5 s.
+//! - 256: 22 overruns, tick p99 ≤ 205 ms, viewport p99 1.16 s.
+//! Not yet the target (tick p99 ≤ 10 ms, cmd p99 ≤ 150 ms): AOI ~10 ms and Receive ~8 ms a tick.
 
 pub mod config;
 pub mod report;
