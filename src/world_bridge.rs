@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dominion_net::proto::delta::encode as encode_delta;
+use dominion_net::proto::delta::encode_batch;
 use dominion_net::proto::{CommandBody, CommandResult, ServerMessage, SetViewport, ViewportSet};
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_sim::Kingdom;
@@ -191,15 +191,20 @@ impl WorldBridge {
     /// publishes the tick number.
     pub fn after_tick(&mut self, kingdom: &mut Kingdom, events: &[WorldEvent]) {
         self.tick.store(kingdom.tick_count(), Ordering::Relaxed);
-        for (observer, delta) in kingdom.world.resource_mut::<Observers>().drain_deltas() {
-            match encode_delta(&delta) {
-                // A session that closed meanwhile is removed from the observers next tick.
-                Ok(message) => {
-                    let _ = self
-                        .net
-                        .push(SessionId(observer), &ServerMessage::from(message));
+        // Each object's view or update is encoded once per tick and its bytes shared by every
+        // observer that sees it (`encode_batch`).
+        for batch in kingdom.world.resource_mut::<Observers>().drain_batches() {
+            match encode_batch(&batch) {
+                Ok(messages) => {
+                    for (observer, message) in messages {
+                        // A session that closed meanwhile is removed from the observers next
+                        // tick.
+                        let _ = self
+                            .net
+                            .push(SessionId(observer), &ServerMessage::from(message));
+                    }
                 }
-                Err(e) => tracing::error!(observer, "encoding an AOI delta failed: {e}"),
+                Err(e) => tracing::error!("encoding this tick's AOI deltas failed: {e}"),
             }
         }
         for event in events {
