@@ -10,9 +10,7 @@
 //! another region is refused at once; within a region the search gives up after `budget`
 //! expanded tiles.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
+use super::rect_search::{RectSearch, TileRect};
 use crate::map::Terrain;
 use crate::types::TilePos;
 
@@ -41,27 +39,13 @@ pub enum NoPath {
 }
 
 /// Reusable search buffers, sized to the map on first use, so a search allocates nothing per call.
+/// The search itself is [`RectSearch`] over the whole map.
 #[derive(Default, Debug)]
 pub struct PathScratch {
     /// Connected region of each tile (0 = impassable), labelled on first use.
     regions: Vec<u32>,
-    epoch: Vec<u32>,
-    g: Vec<u64>,
-    parent: Vec<u32>,
-    current: u32,
-    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    search: RectSearch,
 }
-
-const NEIGHBOURS: [(i32, i32); 8] = [
-    (1, 0),
-    (-1, 0),
-    (0, 1),
-    (0, -1),
-    (1, 1),
-    (1, -1),
-    (-1, 1),
-    (-1, -1),
-];
 
 impl PathScratch {
     /// Finds a shortest 8-neighbour path from `start` to `goal` that never cuts a blocked corner,
@@ -80,84 +64,21 @@ impl PathScratch {
         if start == goal {
             return Ok(vec![start]);
         }
-        let (w, h) = (i32::from(terrain.width()), i32::from(terrain.height()));
-        let n = terrain.tiles().len();
-        if self.epoch.len() != n {
-            self.epoch = vec![0; n];
-            self.g = vec![0; n];
-            self.parent = vec![0; n];
-            self.current = 0;
+        if self.regions.len() != terrain.tiles().len() {
             self.regions = label_regions(terrain);
         }
         if self.regions[terrain.index(start)] != self.regions[terrain.index(goal)] {
             return Err(NoPath::Unreachable);
         }
-        self.current = self.current.wrapping_add(1);
-        if self.current == 0 {
-            self.epoch.fill(0);
-            self.current = 1;
+        let whole = TileRect::around(start, start, u16::MAX, terrain.width(), terrain.height());
+        if self
+            .search
+            .run(terrain, whole, start, Some(goal), budget as usize)
+        {
+            self.search.waypoints_to(goal).ok_or(NoPath::Unreachable)
+        } else {
+            Err(NoPath::Unreachable)
         }
-        let epoch = self.current;
-        self.heap.clear();
-        let s = terrain.index(start) as u32;
-        let goal_i = terrain.index(goal) as u32;
-        self.epoch[s as usize] = epoch;
-        self.g[s as usize] = 0;
-        self.parent[s as usize] = s;
-        let h0 = octile(start, goal);
-        self.heap.push(Reverse((h0, h0, s)));
-        let mut expanded = 0u32;
-        let passable = |x: i32, y: i32| -> bool {
-            x >= 0 && y >= 0 && x < w && y < h && terrain.passable(TilePos::new(x as u16, y as u16))
-        };
-        while let Some(Reverse((f, hh, i))) = self.heap.pop() {
-            let g = self.g[i as usize];
-            if g + hh != f {
-                continue; // a stale entry: this tile was reached more cheaply since
-            }
-            if i == goal_i {
-                return Ok(self.waypoints(terrain, s, goal_i));
-            }
-            expanded += 1;
-            if expanded > budget {
-                return Err(NoPath::Unreachable);
-            }
-            let (x, y) = ((i as i32) % w, (i as i32) / w);
-            for (dx, dy) in NEIGHBOURS {
-                let (nx, ny) = (x + dx, y + dy);
-                if !passable(nx, ny) {
-                    continue;
-                }
-                let diagonal = dx != 0 && dy != 0;
-                if diagonal && (!passable(x + dx, y) || !passable(x, y + dy)) {
-                    continue;
-                }
-                let ni = (ny * w + nx) as usize;
-                let ng = g + if diagonal { DIAGONAL } else { STRAIGHT };
-                if self.epoch[ni] == epoch && self.g[ni] <= ng {
-                    continue;
-                }
-                self.epoch[ni] = epoch;
-                self.g[ni] = ng;
-                self.parent[ni] = i;
-                let nh = octile(TilePos::new(nx as u16, ny as u16), goal);
-                self.heap.push(Reverse((ng + nh, nh, ni as u32)));
-            }
-        }
-        Err(NoPath::Unreachable)
-    }
-
-    fn waypoints(&self, terrain: &Terrain, start: u32, goal: u32) -> Vec<TilePos> {
-        let w = u32::from(terrain.width());
-        let pos = |i: u32| TilePos::new((i % w) as u16, (i / w) as u16);
-        let mut tiles = vec![goal];
-        let mut at = goal;
-        while at != start {
-            at = self.parent[at as usize];
-            tiles.push(at);
-        }
-        tiles.reverse();
-        compress(tiles.into_iter().map(pos).collect())
     }
 }
 
