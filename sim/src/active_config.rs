@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use bevy_ecs::prelude::{Res, ResMut, Resource};
+use bevy_ecs::prelude::*;
 
 use crate::clock::Tick;
 use crate::config::Assets;
 use crate::events::{Outbox, WorldEvent};
+use crate::schedule::{Plugin, TickPhase, add_systems};
 
 /// The designer config in force, with a version number that rises by one per applied reload.
 #[derive(Resource, Clone, Debug)]
@@ -106,5 +107,24 @@ pub fn apply_pending_config(
             version: active.version,
             tick: tick.0,
         });
+    }
+}
+
+/// The config hand-over's set: [`apply_pending_config`] in [`TickPhase::Receive`].
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConfigSystems;
+
+/// Hot reload: the [`PendingConfig`] slot and [`apply_pending_config`] in [`ConfigSystems`]. The
+/// kingdom inserts the [`ActiveConfig`] it was built with.
+pub struct ConfigPlugin;
+
+impl Plugin for ConfigPlugin {
+    fn build(&self, world: &mut World) {
+        world.init_resource::<PendingConfig>();
+        add_systems(
+            world,
+            TickPhase::Receive,
+            apply_pending_config.in_set(ConfigSystems),
+        );
     }
 }

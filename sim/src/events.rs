@@ -2,10 +2,10 @@
 
 use bevy_ecs::prelude::Resource;
 
-use crate::battle::BattleReport;
-use crate::command::{CommandOutcome, Refusal};
-use crate::march::{ArrivalFailure, Mission, Route, ScoutInfo};
-use crate::types::{ObjectId, PlayerId, ResourceKind, Resources, TilePos, Troops};
+use crate::types::{
+    ArrivalFailure, BattleReport, CommandOutcome, Mission, ObjectId, PlayerId, Refusal,
+    ResourceKind, Resources, Route, ScoutInfo, TilePos, Troops,
+};
 
 /// Something the world tells the outside (network, services, logs).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,6 @@
-//! [`Kingdom`]: the bevy `World` of one kingdom with its per-phase schedules.
+//! [`Kingdom`]: the bevy `World` of one kingdom with its per-phase schedules — the top floor of the
+//! sim, which lists the game concepts' plugins, orders their system sets within each phase, and
+//! gives hosts one handle on the world.
 
 use std::sync::Arc;
 
@@ -6,24 +8,24 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{Schedule, SingleThreadedExecutor};
 
 use crate::active_config::{
-    ActiveConfig, PendingConfig, ReloadRefused, apply_pending_config, check_reload,
+    ActiveConfig, ConfigPlugin, ConfigSystems, PendingConfig, ReloadRefused, check_reload,
 };
-use crate::city::{City, FoundCityError, FreeCitySlots, Players};
-use crate::clock::{Tick, advance_tick};
-use crate::command::{Command, CommandInbox};
+use crate::aoi::{AoiPlugin, AoiSystems};
+use crate::city::{City, CityPlugin, FoundCityError, FreeCitySlots, Players};
+use crate::clock::{ClockPlugin, ClockSystems, Tick};
+use crate::command::{Command, CommandInbox, CommandPlugin, CommandSystems};
 use crate::config::Assets;
 use crate::events::{Outbox, WorldEvent};
 use crate::map::{
     CitySlot, GeneratedMap, MapObject, Monster, NextObjectId, ObjectIndex, Placement,
-    ResourceField, Respawns, ZoneBounds, generate_map, respawn_objects,
+    ResourceField, RespawnPlugin, RespawnSystems, generate_map,
 };
-use crate::march::March;
-use crate::schedule::TickPhase;
-use crate::types::{ObjectId, PlayerId};
+use crate::march::{March, MarchPlugin, MarchSystems};
+use crate::schedule::{Plugin, TickPhase, add_systems};
+use crate::timing::chain_timed;
+use crate::types::{ObjectId, PlayerId, TilePos};
 
-/// The seed a kingdom was generated from.
-#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct WorldSeed(pub u64);
+pub use crate::types::WorldSeed;
 
 /// One kingdom: its world and the schedules of the four tick phases.
 pub struct Kingdom {
@@ -60,102 +62,54 @@ impl Kingdom {
         Kingdom::from_map(seed, assets, map)
     }
 
-    /// Builds the world around an already generated map.
+    /// Builds the world around an already generated map: spawns its objects, then adds every
+    /// game concept's plugin and orders their system sets within each phase.
     pub fn from_map(seed: u64, assets: Arc<Assets>, map: GeneratedMap) -> Kingdom {
         let mut world = World::new();
         world.insert_resource(WorldSeed(seed));
-        world.insert_resource(Tick(0));
         world.insert_resource(ActiveConfig { version: 1, assets });
-        world.insert_resource(PendingConfig::default());
         world.insert_resource(Outbox::default());
-        let mut next_id = NextObjectId(1);
-        let GeneratedMap {
-            terrain,
-            placements,
-        } = map;
-        let mut index = ObjectIndex::new(terrain.width(), terrain.height());
-        let mut slots = Vec::new();
-        let fields: Vec<_> = placements
-            .iter()
-            .filter_map(|(pos, p)| match p {
-                Placement::Field(f) => Some((
-                    MapObject {
-                        id: next_id.allocate(),
-                        pos: *pos,
-                    },
-                    *f,
-                )),
-                _ => None,
-            })
-            .collect();
-        let objs: Vec<MapObject> = fields.iter().map(|(o, _)| *o).collect();
-        let spawned: Vec<Entity> = world.spawn_batch(fields).collect();
-        for (o, e) in objs.iter().zip(spawned) {
-            index.insert(o.id, o.pos, e);
-        }
-        let monsters: Vec<_> = placements
-            .iter()
-            .filter_map(|(pos, p)| match p {
-                Placement::Monster(m) => Some((
-                    MapObject {
-                        id: next_id.allocate(),
-                        pos: *pos,
-                    },
-                    *m,
-                )),
-                _ => None,
-            })
-            .collect();
-        let objs: Vec<MapObject> = monsters.iter().map(|(o, _)| *o).collect();
-        let spawned: Vec<Entity> = world.spawn_batch(monsters).collect();
-        for (o, e) in objs.iter().zip(spawned) {
-            index.insert(o.id, o.pos, e);
-        }
-        let city_slots: Vec<_> = placements
-            .iter()
-            .filter_map(|(pos, p)| match p {
-                Placement::CitySlot => Some((
-                    MapObject {
-                        id: next_id.allocate(),
-                        pos: *pos,
-                    },
-                    CitySlot,
-                )),
-                _ => None,
-            })
-            .collect();
-        let objs: Vec<MapObject> = city_slots.iter().map(|(o, _)| *o).collect();
-        let spawned: Vec<Entity> = world.spawn_batch(city_slots).collect();
-        for (o, e) in objs.iter().zip(spawned) {
-            index.insert(o.id, o.pos, e);
-            slots.push(o.id);
-        }
-        world.insert_resource(ZoneBounds::of(&terrain));
-        world.insert_resource(terrain);
-        world.insert_resource(index);
-        world.insert_resource(FreeCitySlots(slots));
-        world.insert_resource(Players::default());
-        world.insert_resource(Respawns::default());
-        world.insert_resource(next_id);
-
+        spawn_map(&mut world, map);
         for phase in TickPhase::ALL {
             let mut schedule = Schedule::new(phase);
             schedule.set_executor(SingleThreadedExecutor::new());
             world.add_schedule(schedule);
         }
-        let mut kingdom = Kingdom { world };
-        kingdom.add_systems(
+        let plugins: [&dyn Plugin; 7] = [
+            &ClockPlugin,
+            &ConfigPlugin,
+            &CityPlugin,
+            &CommandPlugin,
+            &MarchPlugin,
+            &RespawnPlugin,
+            &AoiPlugin,
+        ];
+        for plugin in plugins {
+            plugin.build(&mut world);
+        }
+        chain_timed(
+            &mut world,
             TickPhase::Receive,
-            (advance_tick, apply_pending_config).chain(),
+            &[
+                ("clock", ClockSystems.intern()),
+                ("config", ConfigSystems.intern()),
+                ("commands", CommandSystems.intern()),
+            ],
         );
-        crate::command::add_to(&mut kingdom);
-        crate::march::add_to(&mut kingdom);
-        crate::aoi::add_to(&mut kingdom);
-        kingdom.add_systems(
+        chain_timed(
+            &mut world,
             TickPhase::Simulate,
-            respawn_objects.after(crate::march::process_due_marches),
+            &[
+                ("marches", MarchSystems.intern()),
+                ("respawns", RespawnSystems.intern()),
+            ],
         );
-        kingdom
+        chain_timed(
+            &mut world,
+            TickPhase::Interest,
+            &[("aoi", AoiSystems.intern())],
+        );
+        Kingdom { world }
     }
 
     /// Queues a command from `player` for the start of the next tick; commands apply in the
@@ -215,15 +169,14 @@ impl Kingdom {
         crate::state_hash::state_hash(&mut self.world)
     }
 
-    /// Adds systems to one phase (gameplay plugins call this).
+    /// Adds systems to one phase (for tests and tools; the game's own systems come from the
+    /// plugins in [`Kingdom::from_map`]).
     pub fn add_systems<M>(
         &mut self,
         phase: TickPhase,
         systems: impl IntoScheduleConfigs<bevy_ecs::system::ScheduleSystem, M>,
     ) {
-        self.world.schedule_scope(phase, |_, schedule| {
-            schedule.add_systems(systems);
-        });
+        add_systems(&mut self.world, phase, systems);
     }
 
     /// Runs one phase of the current tick; hosts call the four phases in [`TickPhase::ALL`] order.
@@ -274,5 +227,84 @@ impl Kingdom {
             cities: self.world.query::<&City>().iter(&self.world).count(),
             marches: self.world.query::<&March>().iter(&self.world).count(),
         }
+    }
+}
+
+/// Spawns the generated map's objects (fields, then monsters, then city slots, each in placement
+/// order, taking ids in that order) and inserts the map's resources: [`Terrain`], [`ObjectIndex`],
+/// [`FreeCitySlots`], [`NextObjectId`].
+fn spawn_map(world: &mut World, map: GeneratedMap) {
+    let GeneratedMap {
+        terrain,
+        placements,
+    } = map;
+    let mut next_id = NextObjectId(1);
+    let mut index = ObjectIndex::new(terrain.width(), terrain.height());
+    let mut ids = |world: &mut World, kind: Kind| {
+        spawn_kind(world, &mut index, &mut next_id, &placements, kind)
+    };
+    ids(world, Kind::Field);
+    ids(world, Kind::Monster);
+    let slots = ids(world, Kind::CitySlot);
+    world.insert_resource(terrain);
+    world.insert_resource(index);
+    world.insert_resource(FreeCitySlots(slots));
+    world.insert_resource(next_id);
+}
+
+/// The kinds of placed objects, in spawn order.
+#[derive(Clone, Copy)]
+enum Kind {
+    Field,
+    Monster,
+    CitySlot,
+}
+
+/// Spawns the placements of one kind in one batch, indexes them, and returns their ids.
+fn spawn_kind(
+    world: &mut World,
+    index: &mut ObjectIndex,
+    next_id: &mut NextObjectId,
+    placements: &[(TilePos, Placement)],
+    kind: Kind,
+) -> Vec<ObjectId> {
+    fn batch<K: Component>(
+        world: &mut World,
+        index: &mut ObjectIndex,
+        next_id: &mut NextObjectId,
+        placements: &[(TilePos, Placement)],
+        pick: impl Fn(&Placement) -> Option<K>,
+    ) -> Vec<ObjectId> {
+        let bundles: Vec<(MapObject, K)> = placements
+            .iter()
+            .filter_map(|(pos, p)| {
+                let k = pick(p)?;
+                Some((
+                    MapObject {
+                        id: next_id.allocate(),
+                        pos: *pos,
+                    },
+                    k,
+                ))
+            })
+            .collect();
+        let objects: Vec<MapObject> = bundles.iter().map(|(o, _)| *o).collect();
+        for (o, entity) in objects.iter().zip(world.spawn_batch(bundles)) {
+            index.insert(o.id, o.pos, entity);
+        }
+        objects.iter().map(|o| o.id).collect()
+    }
+    match kind {
+        Kind::Field => batch(world, index, next_id, placements, |p| match p {
+            Placement::Field(f) => Some(*f),
+            _ => None,
+        }),
+        Kind::Monster => batch(world, index, next_id, placements, |p| match p {
+            Placement::Monster(m) => Some(*m),
+            _ => None,
+        }),
+        Kind::CitySlot => batch(world, index, next_id, placements, |p| {
+            matches!(p, Placement::CitySlot).then_some(CitySlot)
+        }),
     }
 }

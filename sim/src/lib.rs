@@ -28,6 +28,7 @@ pub mod rng;
 pub mod schedule;
 pub mod snapshot;
 pub mod state_hash;
+pub mod timing;
 pub mod types;
 
 #[cfg(test)]

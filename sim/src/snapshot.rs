@@ -13,13 +13,13 @@ use crate::city::{City, FreeCitySlots, PlayerRecord, Players};
 use crate::clock::Tick;
 use crate::config::Assets;
 use crate::gather::Gatherer;
-use crate::kingdom::{Kingdom, WorldSeed};
+use crate::kingdom::Kingdom;
 use crate::map::{
     CitySlot, GeneratedMap, MapObject, Monster, NextObjectId, ObjectIndex, ResourceField, Respawn,
     Respawns, Terrain,
 };
 use crate::march::{BattleCounter, March, MarchClock, MarchState, MarchTimers};
-use crate::types::{ObjectId, PlayerId};
+use crate::types::{ObjectId, PlayerId, WorldSeed};
 
 /// What stands on a map object's tile.
 #[derive(Clone, Debug, PartialEq, Eq)]

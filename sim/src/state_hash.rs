@@ -9,12 +9,11 @@ use crate::active_config::ActiveConfig;
 use crate::city::{City, FreeCitySlots, Players};
 use crate::clock::Tick;
 use crate::gather::Gatherer;
-use crate::kingdom::WorldSeed;
 use crate::map::{
     CitySlot, MapObject, Monster, NextObjectId, ResourceField, Respawn, Respawns, Terrain,
 };
 use crate::march::{BattleCounter, March, MarchClock, MarchState, Mission};
-use crate::types::{ObjectId, Resources, TilePos, Troops};
+use crate::types::{ObjectId, Resources, TilePos, Troops, WorldSeed};
 
 fn troops(b: &mut Vec<u8>, t: &Troops) {
     let t = t.trimmed();

@@ -66,10 +66,9 @@ use crate::city::City;
 use crate::clock::Tick;
 use crate::config::AoiConfig;
 use crate::gather::Gatherer;
-use crate::kingdom::Kingdom;
 use crate::map::{CitySlot, MapObject, Monster, ResourceField, Terrain};
 use crate::march::March;
-use crate::schedule::TickPhase;
+use crate::schedule::{Plugin, TickPhase, add_systems};
 use crate::types::ObjectId;
 
 /// Ids of replicated objects despawned since the last Interest phase (filled by observers on
@@ -115,45 +114,57 @@ type KindOrGatherer = (ResourceField, Monster, City, CitySlot, Gatherer);
 type ChangedCities<'w, 's> =
     Query<'w, 's, Entity, (With<City>, Or<(Changed<MapObject>, Changed<City>)>)>;
 
-/// Registers the AOI: the [`Observers`] resource sized to the map, the removal and insertion
-/// observers, and [`update_interest`] in [`TickPhase::Interest`].
-pub fn add_to(kingdom: &mut Kingdom) {
-    let world = &mut kingdom.world;
-    let (width, height) = {
-        let t = world.resource::<Terrain>();
-        (t.width(), t.height())
-    };
-    let config = world.resource::<ActiveConfig>().assets.aoi.clone();
-    world.insert_resource(Observers::new(width, height, config));
-    world.init_resource::<RemovedObjects>();
-    world.init_resource::<Touched>();
-    world.add_observer(
-        |ev: On<Remove<MapObject>>,
-         objects: Query<&MapObject>,
-         mut removed: ResMut<RemovedObjects>| {
-            if let Ok(o) = objects.get(ev.event().entity) {
-                removed.0.push(o.id);
-            }
-        },
-    );
-    world.add_observer(
-        |ev: On<Remove<March>>, marches: Query<&March>, mut removed: ResMut<RemovedObjects>| {
-            if let Ok(m) = marches.get(ev.event().entity) {
-                removed.0.push(m.id);
-            }
-        },
-    );
-    world.add_observer(|ev: On<Insert<Replicated>>, mut touched: ResMut<Touched>| {
-        touched.mark(ev.event().entity);
-    });
-    // A kind component removed from an object that stays (a despawn is caught above), and a
-    // gatherer leaving a field (its `remaining` is settled right after).
-    world.add_observer(
-        |ev: On<Remove<KindOrGatherer>>, mut touched: ResMut<Touched>| {
+/// The AOI's set: [`update_interest`] in [`TickPhase::Interest`].
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AoiSystems;
+
+/// Area of interest: the [`Observers`] resource sized to the map (so it comes after the map), the
+/// removal and insertion observers that report what changed, and [`update_interest`] in
+/// [`AoiSystems`].
+pub struct AoiPlugin;
+
+impl Plugin for AoiPlugin {
+    fn build(&self, world: &mut World) {
+        let (width, height) = {
+            let t = world.resource::<Terrain>();
+            (t.width(), t.height())
+        };
+        let config = world.resource::<ActiveConfig>().assets.aoi.clone();
+        world.insert_resource(Observers::new(width, height, config));
+        world.init_resource::<RemovedObjects>();
+        world.init_resource::<Touched>();
+        world.add_observer(
+            |ev: On<Remove<MapObject>>,
+             objects: Query<&MapObject>,
+             mut removed: ResMut<RemovedObjects>| {
+                if let Ok(o) = objects.get(ev.event().entity) {
+                    removed.0.push(o.id);
+                }
+            },
+        );
+        world.add_observer(
+            |ev: On<Remove<March>>, marches: Query<&March>, mut removed: ResMut<RemovedObjects>| {
+                if let Ok(m) = marches.get(ev.event().entity) {
+                    removed.0.push(m.id);
+                }
+            },
+        );
+        world.add_observer(|ev: On<Insert<Replicated>>, mut touched: ResMut<Touched>| {
             touched.mark(ev.event().entity);
-        },
-    );
-    kingdom.add_systems(TickPhase::Interest, update_interest);
+        });
+        // A kind component removed from an object that stays (a despawn is caught above), and a
+        // gatherer leaving a field (its `remaining` is settled right after).
+        world.add_observer(
+            |ev: On<Remove<KindOrGatherer>>, mut touched: ResMut<Touched>| {
+                touched.mark(ev.event().entity);
+            },
+        );
+        add_systems(
+            world,
+            TickPhase::Interest,
+            update_interest.in_set(AoiSystems),
+        );
+    }
 }
 
 /// The view of a standing object from its components (`None` for a bare [`MapObject`]).

@@ -7,10 +7,10 @@ use bevy_ecs::prelude::*;
 
 use crate::active_config::ActiveConfig;
 use crate::events::{Outbox, WorldEvent};
-use crate::kingdom::WorldSeed;
 use crate::map::{CitySlot, MapObject, ObjectIndex, Terrain, TerrainKind};
 use crate::rng::mix;
-use crate::types::{ObjectId, PlayerId, Resources, TilePos, Troops};
+use crate::schedule::Plugin;
+use crate::types::{ObjectId, PlayerId, Resources, TilePos, Troops, WorldSeed};
 
 /// A player's city: stands on a tile ([`MapObject`]) and holds the player's army and storehouse.
 #[derive(Component, Clone, Debug, PartialEq, Eq, Hash)]
@@ -178,4 +178,15 @@ pub fn move_city(world: &mut World, player: PlayerId, city: Entity, to: TilePos)
 pub fn city_entity(world: &World, player: PlayerId) -> Option<(ObjectId, Entity)> {
     let id = world.resource::<Players>().0.get(&player)?.city;
     Some((id, world.resource::<ObjectIndex>().entity(id)?))
+}
+
+/// Players and their cities: the [`Players`] register (the kingdom inserts [`FreeCitySlots`] when
+/// it spawns the map). Cities change only through commands and marches, so no systems of their
+/// own.
+pub struct CityPlugin;
+
+impl Plugin for CityPlugin {
+    fn build(&self, world: &mut World) {
+        world.init_resource::<Players>();
+    }
 }

@@ -8,13 +8,13 @@ use crate::active_config::ActiveConfig;
 use crate::city::{City, Players, TileProblem, city_entity, free_tile, move_city};
 use crate::clock::Tick;
 use crate::events::{Outbox, WorldEvent};
-use crate::kingdom::Kingdom;
 use crate::map::Terrain;
 use crate::map::{CitySlot, MapObject, Monster, ObjectIndex, ResourceField};
 use crate::march::{
     March, MarchState, Mission, NoPath, RouteCache, RouteGraph, find_path, launch, recall,
 };
-use crate::schedule::TickPhase;
+use crate::schedule::{Plugin, TickPhase, add_systems};
+pub use crate::types::{CommandOutcome, Refusal};
 use crate::types::{ObjectId, PlayerId, TilePos, Troops, UnitTypeId};
 
 /// Something a player asks the world to do.
@@ -40,130 +40,6 @@ pub enum Command {
         /// The new tile.
         to: TilePos,
     },
-}
-
-/// What an accepted command did.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CommandOutcome {
-    /// A march left.
-    MarchSent {
-        /// Its id.
-        march: ObjectId,
-        /// Tick it will reach its target.
-        arrival_tick: u64,
-    },
-    /// A march turned home.
-    Recalled {
-        /// The march.
-        march: ObjectId,
-        /// Tick it will be home.
-        arrival_tick: u64,
-    },
-    /// The city moved.
-    Relocated {
-        /// The city.
-        city: ObjectId,
-        /// Its new tile.
-        to: TilePos,
-    },
-}
-
-/// Why a command was refused, in words a player understands.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum Refusal {
-    /// The player has no city in this kingdom.
-    #[error("you have no city in this kingdom")]
-    NoCity,
-    /// The march does not exist (any more).
-    #[error("that march no longer exists")]
-    UnknownMarch,
-    /// The march belongs to someone else.
-    #[error("that march is not yours")]
-    NotYourMarch,
-    /// The march is already on its way home.
-    #[error("that march is already on its way home")]
-    AlreadyReturning,
-    /// A march needs troops.
-    #[error("choose at least one troop to send")]
-    NoTroops,
-    /// Scouts go alone.
-    #[error("scouts go alone: send no troops with a scout")]
-    ScoutTakesNoTroops,
-    /// A unit type that does not exist.
-    #[error("unknown troop type #{unit}")]
-    UnknownUnitType {
-        /// The index asked for.
-        unit: u16,
-    },
-    /// More troops than one march may take.
-    #[error("a march takes at most {max} troops, you chose {asked}")]
-    TooManyTroops {
-        /// The limit from `marches.toml`.
-        max: u32,
-        /// Troops chosen.
-        asked: u64,
-    },
-    /// Not enough fit troops of a type at home.
-    #[error("not enough {unit} at home: you have {have}, you chose {asked}")]
-    NotEnoughTroops {
-        /// Unit type name.
-        unit: String,
-        /// Fit troops of that type at home.
-        have: u32,
-        /// Troops chosen.
-        asked: u32,
-    },
-    /// Every march slot is in use.
-    #[error("all {limit} march slots are in use; wait for a march to return")]
-    QueueFull {
-        /// The limit from `marches.toml`.
-        limit: u32,
-    },
-    /// The target is gone (gathered out, defeated, returned home…) or never existed.
-    #[error("the target is no longer there")]
-    TargetGone,
-    /// The mission does not fit the target.
-    #[error("you cannot {mission} that target")]
-    WrongTarget {
-        /// The mission, in words.
-        mission: &'static str,
-    },
-    /// Attacking or scouting oneself.
-    #[error("that is yours")]
-    OwnTarget,
-    /// Attacking an ally.
-    #[error("that belongs to an ally")]
-    AlliedTarget,
-    /// Reinforcing someone who is not an ally.
-    #[error("you can only reinforce an ally's city")]
-    NotAllied,
-    /// A tile beyond the map's edge.
-    #[error("{pos} is outside the map")]
-    OutsideMap {
-        /// The tile asked for.
-        pos: TilePos,
-    },
-    /// A tile a city cannot stand on.
-    #[error("a city cannot stand on {pos}: only open plain will do")]
-    TileNotBuildable {
-        /// The tile asked for.
-        pos: TilePos,
-    },
-    /// A tile with something on it.
-    #[error("{pos} is taken")]
-    TileOccupied {
-        /// The tile asked for.
-        pos: TilePos,
-    },
-    /// Relocating with marches out.
-    #[error("call your {marches} march(es) home before moving your city")]
-    MarchesOut {
-        /// Marches out.
-        marches: u32,
-    },
-    /// No way there around mountains and water.
-    #[error("there is no way from your city to that target")]
-    Unreachable,
 }
 
 /// A command waiting for the next tick.
@@ -229,14 +105,25 @@ pub struct RoutePlanning {
     pub deferred: u32,
 }
 
-/// Registers [`apply_commands`] in [`TickPhase::Receive`] (after the clock and config hand-over).
-pub fn add_to(kingdom: &mut Kingdom) {
-    kingdom.world.init_resource::<CommandInbox>();
-    kingdom.world.init_resource::<RoutePlanning>();
-    kingdom.add_systems(
-        TickPhase::Receive,
-        apply_commands.after(crate::active_config::apply_pending_config),
-    );
+/// The command systems' set: [`apply_commands`] in [`TickPhase::Receive`].
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommandSystems;
+
+/// Players' commands: the [`CommandInbox`] and [`RoutePlanning`] resources, and
+/// [`apply_commands`] in [`CommandSystems`] (the kingdom orders it after the clock and the config
+/// hand-over).
+pub struct CommandPlugin;
+
+impl Plugin for CommandPlugin {
+    fn build(&self, world: &mut World) {
+        world.init_resource::<CommandInbox>();
+        world.init_resource::<RoutePlanning>();
+        add_systems(
+            world,
+            TickPhase::Receive,
+            apply_commands.in_set(CommandSystems),
+        );
+    }
 }
 
 /// Applies queued commands in sequence order and answers each with a
@@ -252,6 +139,12 @@ pub fn add_to(kingdom: &mut Kingdom) {
 /// applying, the routes of the orders that pass every other check are planned together on
 /// rayon's workers; applying stays sequential, in submit order, and plans inline whatever the
 /// tick's earlier commands changed.
+///
+/// Exclusive (`&mut World`) on purpose: each command must see what the ones before it in the
+/// same tick did — a march sent and then recalled, two players racing for one tile, a city moved
+/// before a march is aimed at it — and a command may spawn a march and index it at once. With
+/// queries and deferred `Commands`, those changes would land only after the system, and results
+/// would differ from the sequential order the determinism contract names.
 pub fn apply_commands(world: &mut World) {
     let mut queue = std::mem::take(&mut world.resource_mut::<CommandInbox>().queue);
     queue.sort_by_key(|s| s.seq);

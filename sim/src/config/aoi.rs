@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::reader::{FileReader, entry_path, join};
-use crate::aoi::{KindSet, ObjectKind};
+use crate::types::{KindSet, ObjectKind};
 
 /// One zoom level: the kinds it shows and the largest viewport it allows.
 #[derive(Clone, Debug, PartialEq, Eq)]

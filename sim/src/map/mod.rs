@@ -9,5 +9,7 @@ mod terrain;
 pub use generate::{GeneratedMap, field_for, generate_map, monster_for};
 pub use index::ObjectIndex;
 pub use objects::{CitySlot, MapObject, Monster, NextObjectId, Placement, ResourceField};
-pub use respawn::{Respawn, Respawns, ZoneBounds, respawn_objects};
+pub use respawn::{
+    Respawn, RespawnContext, RespawnPlugin, RespawnSystems, Respawns, ZoneBounds, respawn_objects,
+};
 pub use terrain::{Terrain, TerrainKind, Tile};

@@ -9,9 +9,9 @@ use super::{MapObject, Monster, NextObjectId, ObjectIndex, ResourceField, Terrai
 use crate::active_config::ActiveConfig;
 use crate::clock::Tick;
 use crate::events::{Outbox, WorldEvent};
-use crate::kingdom::WorldSeed;
 use crate::rng::SimRng;
-use crate::types::{ResourceKind, TilePos};
+use crate::schedule::{Plugin, TickPhase, add_systems};
+use crate::types::{ResourceKind, TilePos, WorldSeed};
 
 /// What to bring back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,40 +76,47 @@ impl ZoneBounds {
 /// Tries to respawn attempts per object per tick before retrying a second later.
 const TRIES: u32 = 64;
 
+/// The world's state that respawning reads (bundled so [`respawn_objects`] shows it).
+#[derive(bevy_ecs::system::SystemParam)]
+pub struct RespawnContext<'w> {
+    tick: Res<'w, Tick>,
+    seed: Res<'w, WorldSeed>,
+    config: Res<'w, ActiveConfig>,
+    terrain: Res<'w, Terrain>,
+    zones: Res<'w, ZoneBounds>,
+}
+
 /// Brings due objects back. Reads [`Tick`], [`WorldSeed`], [`ActiveConfig`], [`Terrain`],
-/// [`ZoneBounds`]; writes [`Respawns`], [`ObjectIndex`], [`NextObjectId`], spawns entities; emits
-/// [`WorldEvent::ObjectSpawned`].
-pub fn respawn_objects(world: &mut World) {
-    let now = world.resource::<Tick>().0;
-    let seed = world.resource::<WorldSeed>().0;
-    loop {
-        let Some((&(due, seq), &what)) = world.resource::<Respawns>().queue.first_key_value()
-        else {
-            return;
-        };
+/// [`ZoneBounds`]; writes [`Respawns`], [`ObjectIndex`], [`NextObjectId`]; spawns the objects
+/// (applied at the end of the phase, before the AOI runs); emits [`WorldEvent::ObjectSpawned`].
+pub fn respawn_objects(
+    ctx: RespawnContext,
+    mut respawns: ResMut<Respawns>,
+    mut index: ResMut<ObjectIndex>,
+    mut next_id: ResMut<NextObjectId>,
+    mut outbox: ResMut<Outbox>,
+    mut commands: Commands,
+) {
+    let now = ctx.tick.0;
+    let assets = &ctx.config.assets;
+    while let Some((&(due, seq), &what)) = respawns.queue.first_key_value() {
         if due > now {
             return;
         }
-        world.resource_mut::<Respawns>().queue.remove(&(due, seq));
+        respawns.queue.remove(&(due, seq));
         let zone = match what {
             Respawn::Field { zone, .. } | Respawn::Monster { zone, .. } => zone,
         };
-        let mut rng = SimRng::new(seed, 0x5e5_0000 ^ due.rotate_left(20) ^ seq);
-        let bounds = world
-            .resource::<ZoneBounds>()
-            .0
-            .get(usize::from(zone))
-            .copied()
-            .flatten();
+        let mut rng = SimRng::new(ctx.seed.0, 0x5e5_0000 ^ due.rotate_left(20) ^ seq);
+        let bounds = ctx.zones.0.get(usize::from(zone)).copied().flatten();
         let mut spot = None;
         if let Some((x0, y0, x1, y1)) = bounds {
-            let terrain = world.resource::<Terrain>();
-            let index = world.resource::<ObjectIndex>();
             for _ in 0..TRIES {
                 let x = x0 + rng.below(u64::from(x1 - x0) + 1) as u16;
                 let y = y0 + rng.below(u64::from(y1 - y0) + 1) as u16;
                 let pos = TilePos::new(x, y);
-                if terrain
+                if ctx
+                    .terrain
                     .get(pos)
                     .is_some_and(|t| t.kind() == TerrainKind::Plain && t.zone() == zone)
                     && index.at(pos).is_none()
@@ -120,12 +127,10 @@ pub fn respawn_objects(world: &mut World) {
             }
         }
         let Some(pos) = spot else {
-            let retry = world.resource::<ActiveConfig>().assets.world.ticks(1);
-            world.resource_mut::<Respawns>().schedule(now + retry, what);
+            respawns.schedule(now + assets.world.ticks(1), what);
             continue;
         };
-        let assets = world.resource::<ActiveConfig>().assets.clone();
-        let id = world.resource_mut::<NextObjectId>().allocate();
+        let id = next_id.allocate();
         let obj = MapObject { id, pos };
         let entity = match what {
             Respawn::Field { kind, zone } => {
@@ -138,7 +143,7 @@ pub fn respawn_objects(world: &mut World) {
                 else {
                     continue; // the kind was tuned out of this zone: nothing to bring back
                 };
-                world
+                commands
                     .spawn((
                         obj,
                         ResourceField {
@@ -150,12 +155,31 @@ pub fn respawn_objects(world: &mut World) {
                     .id()
             }
             Respawn::Monster { kind, zone } => {
-                world.spawn((obj, Monster { kind, level: zone })).id()
+                commands.spawn((obj, Monster { kind, level: zone })).id()
             }
         };
-        world.resource_mut::<ObjectIndex>().insert(id, pos, entity);
-        world
-            .resource_mut::<Outbox>()
-            .push(WorldEvent::ObjectSpawned { id, pos });
+        index.insert(id, pos, entity);
+        outbox.push(WorldEvent::ObjectSpawned { id, pos });
+    }
+}
+
+/// The map's respawn set: [`respawn_objects`] in [`TickPhase::Simulate`].
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RespawnSystems;
+
+/// Respawning: the [`Respawns`] queue and [`ZoneBounds`] of the world's terrain (so it comes after
+/// the map), and [`respawn_objects`] in [`RespawnSystems`].
+pub struct RespawnPlugin;
+
+impl Plugin for RespawnPlugin {
+    fn build(&self, world: &mut World) {
+        let zones = ZoneBounds::of(world.resource::<Terrain>());
+        world.insert_resource(zones);
+        world.init_resource::<Respawns>();
+        add_systems(
+            world,
+            TickPhase::Simulate,
+            respawn_objects.in_set(RespawnSystems),
+        );
     }
 }

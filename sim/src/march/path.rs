@@ -10,23 +10,11 @@
 //! another region is refused at once; within a region the search gives up after `budget`
 //! expanded tiles.
 
+pub use super::rect_search::compress;
 use super::rect_search::{RectSearch, TileRect};
 use crate::map::Terrain;
 use crate::types::TilePos;
-
-/// Cost of a straight step, in milli-tiles.
-pub const STRAIGHT: u64 = 1000;
-/// Cost of a diagonal step, in milli-tiles (√2 rounded).
-pub const DIAGONAL: u64 = 1414;
-
-/// Octile distance between two tiles in milli-tiles: the length of the shortest 8-neighbour walk
-/// on open ground, and the exact length of a straight or diagonal route segment.
-pub fn octile(a: TilePos, b: TilePos) -> u64 {
-    let dx = u64::from(a.x.abs_diff(b.x));
-    let dy = u64::from(a.y.abs_diff(b.y));
-    let (lo, hi) = if dx < dy { (dx, dy) } else { (dy, dx) };
-    hi * STRAIGHT + lo * (DIAGONAL - STRAIGHT)
-}
+pub use crate::types::{DIAGONAL, STRAIGHT, octile};
 
 /// Why no path was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,27 +108,6 @@ pub(crate) fn label_regions(terrain: &Terrain) -> Vec<u32> {
         }
     }
     region
-}
-
-/// Keeps the first and last tiles and every tile where the step direction changes.
-pub fn compress(tiles: Vec<TilePos>) -> Vec<TilePos> {
-    if tiles.len() <= 2 {
-        return tiles;
-    }
-    let dir = |a: TilePos, b: TilePos| {
-        (
-            i32::from(b.x) - i32::from(a.x),
-            i32::from(b.y) - i32::from(a.y),
-        )
-    };
-    let mut out = vec![tiles[0]];
-    for k in 1..tiles.len() - 1 {
-        if dir(tiles[k - 1], tiles[k]) != dir(tiles[k], tiles[k + 1]) {
-            out.push(tiles[k]);
-        }
-    }
-    out.push(tiles[tiles.len() - 1]);
-    out
 }
 
 #[cfg(test)]

@@ -9,9 +9,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::path::{DIAGONAL, STRAIGHT, compress, octile};
 use crate::map::Terrain;
-use crate::types::TilePos;
+use crate::types::{DIAGONAL, STRAIGHT, TilePos, octile};
 
 /// An inclusive rectangle of tiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -200,4 +199,25 @@ impl RectSearch {
         tiles.reverse();
         Some(compress(tiles))
     }
+}
+
+/// Keeps the first and last tiles and every tile where the step direction changes.
+pub fn compress(tiles: Vec<TilePos>) -> Vec<TilePos> {
+    if tiles.len() <= 2 {
+        return tiles;
+    }
+    let dir = |a: TilePos, b: TilePos| {
+        (
+            i32::from(b.x) - i32::from(a.x),
+            i32::from(b.y) - i32::from(a.y),
+        )
+    };
+    let mut out = vec![tiles[0]];
+    for k in 1..tiles.len() - 1 {
+        if dir(tiles[k - 1], tiles[k]) != dir(tiles[k], tiles[k + 1]) {
+            out.push(tiles[k]);
+        }
+    }
+    out.push(tiles[tiles.len() - 1]);
+    out
 }

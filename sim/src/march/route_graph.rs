@@ -19,10 +19,10 @@ use std::collections::BinaryHeap;
 use bevy_ecs::prelude::Resource;
 use rayon::prelude::*;
 
-use super::path::{label_regions, octile};
+use super::path::label_regions;
 use super::rect_search::{RectSearch, TileRect};
 use crate::map::Terrain;
-use crate::types::TilePos;
+use crate::types::{TilePos, octile};
 
 /// Cluster side in tiles. Measured on the default 1200×1200 map (`cargo bench --bench routes`
 /// prints the comparison): 24-tile clusters plan far routes ~0.6–0.75× as long, but routes of
@@ -147,7 +147,7 @@ impl RouteGraph {
         for &(a, b) in &crossings {
             let (na, nb) = (graph.node_at(a), graph.node_at(b));
             if let (Some(na), Some(nb)) = (na, nb) {
-                let step = super::path::STRAIGHT as u32;
+                let step = crate::types::STRAIGHT as u32;
                 all.push((na, nb, step, None));
                 all.push((nb, na, step, None));
             }

@@ -20,11 +20,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::path::{NoPath, octile};
+use super::path::NoPath;
 use super::rect_search::{RectSearch, TileRect};
 use super::route_graph::{RouteGraph, UNREACHED, append};
 use crate::map::Terrain;
-use crate::types::TilePos;
+use crate::types::{TilePos, octile};
 
 /// How far a straightening shortcut may reach, in tiles. Detours of the graph are local (around
 /// crossings), so longer shortcuts rarely succeed and only cost time.

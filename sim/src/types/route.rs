@@ -1,8 +1,22 @@
 //! A march's route: corner waypoints, departure tick and speed, from which its position at any
-//! tick is computed. Integer only: the same numbers on every machine.
+//! tick is computed; and the octile metric its lengths are measured in. Integer only: the same
+//! numbers on every machine. Plain data: events, the AOI view and persistence carry it as it is.
 
-use super::path::octile;
-use crate::types::TilePos;
+use super::TilePos;
+
+/// Cost of a straight step, in milli-tiles.
+pub const STRAIGHT: u64 = 1000;
+/// Cost of a diagonal step, in milli-tiles (√2 rounded).
+pub const DIAGONAL: u64 = 1414;
+
+/// Octile distance between two tiles in milli-tiles: the length of the shortest 8-neighbour walk
+/// on open ground, and the exact length of a straight or diagonal route segment.
+pub fn octile(a: TilePos, b: TilePos) -> u64 {
+    let dx = u64::from(a.x.abs_diff(b.x));
+    let dy = u64::from(a.y.abs_diff(b.y));
+    let (lo, hi) = if dx < dy { (dx, dy) } else { (dy, dx) };
+    hi * STRAIGHT + lo * (DIAGONAL - STRAIGHT)
+}
 
 /// Where a march goes and how fast: it leaves `waypoints[0]` at `depart_tick` and moves along the
 /// straight (or diagonal) segments between waypoints at `speed` milli-tiles per tick.

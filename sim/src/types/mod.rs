@@ -1,9 +1,26 @@
-//! Plain data types shared with `net` and `persistence`: ids, tile positions, resources, troops.
+//! The ground floor of the sim: plain data shared by every game concept and with `net` and
+//! `persistence` — ids, tile positions, resources, troops, routes, missions, the kinds of map
+//! objects, the world seed, and the payloads of events (battle reports, command outcomes).
 //!
+//! Nothing here imports another sim module: concepts build on these types, never the reverse.
 //! These carry no ECS, wire or database meaning; each boundary crate converts them into its own
 //! format (rkyv messages in `net`, documents in `persistence`).
 
+mod battle_report;
+mod command_outcome;
+mod mission;
+mod object_kind;
+mod route;
+mod seed;
+
 use std::fmt;
+
+pub use battle_report::{BattleReport, Combatant, Participant};
+pub use command_outcome::{CommandOutcome, Refusal};
+pub use mission::{ArrivalFailure, Mission, ScoutInfo};
+pub use object_kind::{KindSet, ObjectKind};
+pub use route::{DIAGONAL, Route, STRAIGHT, milli_tiles_per_tick, octile};
+pub use seed::WorldSeed;
 
 /// A player's account id: `(sequence << 16) | server_id` (seed 002: 6-byte sequence, 2-byte server).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
