@@ -22,6 +22,10 @@ pub struct Metrics {
     pub phase_seconds: HistogramVec,
     /// Duration of whole ticks.
     pub tick_seconds: Histogram,
+    /// Duration of each system set of the tick (`dominion_sim::timing`), and of the world
+    /// bridge's two steps around it (`bridge_inbox`: commands and viewports in; `bridge_push`:
+    /// results and AOI deltas out).
+    pub system_seconds: HistogramVec,
     /// Ticks run.
     pub ticks: IntCounter,
     /// Ticks that took longer than the tick period.
@@ -85,6 +89,15 @@ impl Metrics {
             &["phase"],
         )
         .expect("static metric definition");
+        let system_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "tick_system_seconds",
+                "Duration of each system set of the tick, and of the world bridge's steps around it",
+            )
+            .buckets(buckets.clone()),
+            &["system"],
+        )
+        .expect("static metric definition");
         let tick_seconds = Histogram::with_opts(
             HistogramOpts::new("tick_seconds", "Duration of whole ticks").buckets(buckets),
         )
@@ -93,6 +106,7 @@ impl Metrics {
             |name: &str, help: &str| IntCounter::new(name, help).expect("static metric definition");
         let m = Metrics {
             phase_seconds,
+            system_seconds,
             tick_seconds,
             ticks: counter("ticks_total", "Ticks run"),
             tick_overruns: counter(
@@ -186,6 +200,7 @@ impl Metrics {
         let r = &m.registry;
         for c in [
             Box::new(m.phase_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.system_seconds.clone()),
             Box::new(m.tick_seconds.clone()),
             Box::new(m.ticks.clone()),
             Box::new(m.tick_overruns.clone()),
@@ -226,6 +241,13 @@ impl Metrics {
         self.save_failing.set(i64::from(s.failing.load(Relaxed)));
         self.save_last_success
             .set(s.last_success_unix_ms.load(Relaxed));
+    }
+
+    /// Records the time one system set (or bridge step) took this tick.
+    pub fn observe_system(&self, system: &str, spent: std::time::Duration) {
+        self.system_seconds
+            .with_label_values(&[system])
+            .observe(spent.as_secs_f64());
     }
 
     /// Records what the last tick's command phase did with march orders.

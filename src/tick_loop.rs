@@ -8,6 +8,7 @@ use std::time::Instant;
 use dominion_sim::Kingdom;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::schedule::TickPhase;
+use dominion_sim::timing::SystemTimes;
 
 use crate::driver::{Pace, TickDriver};
 use crate::metrics::Metrics;
@@ -42,6 +43,9 @@ pub fn run_ticks(
         Instant::now(),
     );
     let mut ran = 0u64;
+    kingdom
+        .world
+        .insert_resource(SystemTimes::new(Instant::now));
     update_entity_gauges(kingdom, metrics);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -66,6 +70,7 @@ pub fn run_ticks(
         if let Some(b) = bridge.as_deref_mut() {
             b.before_tick(kingdom);
             metrics.observe_inbox(&b.inbox_stats());
+            metrics.observe_system("bridge_inbox", started.elapsed());
         }
         for phase in TickPhase::ALL {
             let t = Instant::now();
@@ -77,6 +82,9 @@ pub fn run_ticks(
         }
         let took = started.elapsed();
         metrics.tick_seconds.observe(took.as_secs_f64());
+        for &(system, spent) in kingdom.world.resource::<SystemTimes>().laps() {
+            metrics.observe_system(system, spent);
+        }
         metrics.observe_routes(
             kingdom
                 .world
@@ -95,7 +103,9 @@ pub fn run_ticks(
         sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
         let events = kingdom.drain_events();
         if let Some(b) = bridge.as_deref_mut() {
+            let t = Instant::now();
             b.after_tick(kingdom, &events);
+            metrics.observe_system("bridge_push", t.elapsed());
         }
         for event in events {
             if let WorldEvent::ConfigApplied { version, tick } = event {

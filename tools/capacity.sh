@@ -56,7 +56,7 @@ paste "$DATA/before" "$DATA/after" | awk -v n="$ticks" '
       if (p50 == "" && c >= n * 0.50) p50 = le
       if (p99 == "" && c >= n * 0.99) p99 = le }
     END { print "tick p50 <= " p50 " s, p99 <= " p99 " s (histogram bucket bounds)" }'
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_phase_seconds_(sum|count)' || true
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_(sum|count)' || true
 for m in dominion_route_orders_total dominion_route_searches_total dominion_inbox_refused_total; do
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep "^$m" || true
 done
