@@ -758,6 +758,8 @@ fn spikes(w: &mut World) {
     }
     let (mut still, mut burst, mut burst_phase) = (Vec::new(), Vec::new(), Vec::new());
     let (mut burst_deltas, mut burst_bytes) = (0, 0);
+    let deferred0 = w.kingdom.world.resource::<Observers>().moves_deferred();
+    let mut most_waiting = 0;
     for _ in 0..BURSTS {
         for i in 0..5 {
             w.motion = if i == 4 {
@@ -778,13 +780,20 @@ fn spikes(w: &mut World) {
             } else {
                 still.push(took);
             }
+            most_waiting =
+                most_waiting.max(w.kingdom.world.resource::<Observers>().moves_waiting());
         }
     }
+    let waited = w.kingdom.world.resource::<Observers>().moves_deferred() - deferred0;
+    let moves_per_tick = w.kingdom.config().assets.aoi.viewport_moves_per_tick;
+    let mut every: Vec<Duration> = still.iter().chain(&burst).copied().collect();
     w.motion = Motion::Mixed;
     println!(
         "bursts: {SMALL} viewports 30x20 at zoom 0; AOI+encode per still tick median {:.2?} p99 {:.2?}; \
          per tick with {BURST} panning at once (n={BURSTS}) median {:.2?} p99 {:.2?} (budget 10 ms); \
-         Interest phase alone median {:.2?}; {:.0} deltas, {:.1} kB per burst tick",
+         Interest phase alone median {:.2?}; {:.0} deltas, {:.1} kB per burst tick; \
+         every tick p99 {:.2?}; with viewport_moves_per_tick = {moves_per_tick} a move waited \
+         {:.2} ticks on average, at most {most_waiting} moves waiting",
         percentile(&mut still, 50),
         percentile(&mut still, 99),
         percentile(&mut burst, 50),
@@ -792,6 +801,8 @@ fn spikes(w: &mut World) {
         percentile(&mut burst_phase, 50),
         burst_deltas as f64 / BURSTS as f64,
         burst_bytes as f64 / BURSTS as f64 / 1e3,
+        percentile(&mut every, 99),
+        waited as f64 / (BURSTS as u64 * BURST) as f64,
     );
 }
 

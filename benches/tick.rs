@@ -37,6 +37,7 @@ use dominion_sim::map::{MapObject, Monster, ObjectIndex, ResourceField, generate
 use dominion_sim::march::path::octile;
 use dominion_sim::march::{MarchClock, MarchState, Mission, RouteGraph};
 use dominion_sim::rng::SimRng;
+use dominion_sim::timing::SystemTimes;
 use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
 use rayon::prelude::*;
 
@@ -62,6 +63,43 @@ fn time(runs: usize, f: &mut dyn FnMut()) -> (Duration, Duration) {
         .collect();
     samples.sort();
     (samples[runs / 2], samples[runs * 99 / 100])
+}
+
+/// Per-system-set times of the ticks run, from the kingdom's [`SystemTimes`] stopwatch, in run
+/// order.
+#[derive(Default)]
+struct SetTimes(Vec<(&'static str, Vec<Duration>)>);
+
+impl SetTimes {
+    /// Starts timing `k`'s sets (the clock handed to the sim is the bench's).
+    fn start(k: &mut Kingdom) -> SetTimes {
+        k.world.insert_resource(SystemTimes::new(Instant::now));
+        SetTimes::default()
+    }
+    /// Takes the laps of the tick just run.
+    fn record(&mut self, k: &Kingdom) {
+        for &(name, spent) in k.world.resource::<SystemTimes>().laps() {
+            match self.0.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(spent),
+                None => self.0.push((name, vec![spent])),
+            }
+        }
+    }
+    /// "name median/p99" for every set.
+    fn summary(&mut self) -> String {
+        self.0
+            .iter_mut()
+            .map(|(name, v)| {
+                v.sort();
+                format!(
+                    "{name} {:.2?}/{:.2?}",
+                    v[v.len() / 2],
+                    v[v.len() * 99 / 100]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// What each bot player sends: five missions to objects near its city.
@@ -457,7 +495,11 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let (sent0, tick0) = (bot.sent, busy.tick_count());
-    let (busy_med, busy_p99) = time(1000, &mut || busy_tick(&mut busy, &mut bot));
+    let mut sets = SetTimes::start(&mut busy);
+    let (busy_med, busy_p99) = time(1000, &mut || {
+        busy_tick(&mut busy, &mut bot);
+        sets.record(&busy);
+    });
     let per_tick = (bot.sent - sent0) as f64 / (busy.tick_count() - tick0) as f64;
     let (bfloor_med, _) = time(1000, &mut || busy_floor(&mut busy_plain, &mut clocks));
     println!(
@@ -470,6 +512,10 @@ fn bench(c: &mut Criterion) {
         busy_p99,
         bfloor_med,
         busy_med.as_secs_f64() / bfloor_med.as_secs_f64().max(1e-12)
+    );
+    println!(
+        "summary busy per system set (median/p99): {}",
+        sets.summary()
     );
 
     // Does rayon pay for the per-tick scan of march clocks? Serial vs data-parallel, same data.
@@ -503,6 +549,7 @@ fn bench(c: &mut Criterion) {
     let orders = far_orders(&mut far);
     let cap = assets.marches.march.route_budget_per_tick;
     let mut samples = Vec::new();
+    let mut far_sets = SetTimes::start(&mut far);
     let mut searched = 0u64;
     let mut sent = 0usize;
     let mut request = 0u32;
@@ -518,6 +565,7 @@ fn bench(c: &mut Criterion) {
             let t = Instant::now();
             far.tick();
             samples.push(t.elapsed());
+            far_sets.record(&far);
             black_box(far.drain_events());
             searched += u64::from(far.world.resource::<RoutePlanning>().searched);
         }
@@ -549,6 +597,10 @@ fn bench(c: &mut Criterion) {
         far_p99,
         far_floor,
         far_med.as_secs_f64() / far_floor.as_secs_f64().max(1e-12)
+    );
+    println!(
+        "summary far burst per system set (median/p99): {}",
+        far_sets.summary()
     );
 }
 

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub entities: IntGaugeVec,
     /// Version of the config in force.
     pub config_version: IntGauge,
+    /// Observers whose viewport move waits for a later tick (`viewport_moves_per_tick`).
+    pub aoi_moves_waiting: IntGauge,
+    /// Viewport moves left waiting, summed over ticks.
+    pub aoi_moves_deferred: IntCounter,
     /// Rejected asset reloads.
     pub config_reload_failures: IntCounter,
     /// Save batches waiting for the database.
@@ -125,6 +129,15 @@ impl Metrics {
                 .expect("static metric definition"),
             config_version: IntGauge::new("config_version", "Version of the config in force")
                 .expect("static metric definition"),
+            aoi_moves_waiting: IntGauge::new(
+                "aoi_viewport_moves_waiting",
+                "Observers whose viewport move waits for a later tick",
+            )
+            .expect("static metric definition"),
+            aoi_moves_deferred: counter(
+                "aoi_viewport_moves_deferred_total",
+                "Viewport moves left waiting by a tick over viewport_moves_per_tick, per tick waited",
+            ),
             config_reload_failures: counter(
                 "config_reload_failures_total",
                 "Asset reloads rejected as invalid",
@@ -224,6 +237,8 @@ impl Metrics {
             Box::new(m.route_searches.clone()),
             Box::new(m.route_budget_spent.clone()),
             Box::new(m.route_deferred.clone()),
+            Box::new(m.aoi_moves_waiting.clone()),
+            Box::new(m.aoi_moves_deferred.clone()),
         ] {
             r.register(c).expect("each metric is registered once");
         }

@@ -99,6 +99,13 @@ pub fn run_ticks(
                 "tick overran its period"
             );
         }
+        {
+            let observers = kingdom.world.resource::<dominion_sim::aoi::Observers>();
+            metrics
+                .aoi_moves_waiting
+                .set(observers.moves_waiting() as i64);
+            sync_counter(&metrics.aoi_moves_deferred, observers.moves_deferred());
+        }
         sync_counter(&metrics.ticks_late, driver.late_ticks);
         sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
         let events = kingdom.drain_events();

@@ -521,6 +521,85 @@ fn an_aoi_config_reload_recomputes_every_observer() {
     assert!(!kinds.contains(&ObjectKind::Field));
 }
 
+/// The viewports the observers' sets were computed for, as the server applied them.
+fn applied(k: &Kingdom, observers: impl IntoIterator<Item = u64>) -> BTreeMap<u64, Viewport> {
+    let obs = k.world.resource::<Observers>();
+    observers
+        .into_iter()
+        .filter_map(|o| Some((o, obs.viewport(o)?)))
+        .collect()
+}
+
+#[test]
+fn a_burst_of_moves_over_the_budget_moves_in_turn_over_the_next_ticks() {
+    let mut files = asset_files(80);
+    let aoi = files["aoi.toml"].replace(
+        "viewport_moves_per_tick = 128",
+        "viewport_moves_per_tick = 2",
+    );
+    files.insert("aoi.toml".into(), aoi);
+    let mut k = Kingdom::generate(6, Arc::new(Assets::parse(&files).expect("valid")));
+    for p in 1..=3 {
+        k.add_player(PlayerId(p)).expect("slot");
+    }
+    let mut clients = Clients::default();
+    let all = 1..=5u64;
+    for o in all.clone() {
+        set_viewport(&mut k, o, Viewport::new(o as u16 * 10, 5, 20, 20, 0));
+    }
+    // Five new observers, two moves a tick: 2, then 4, then all 5 see their view.
+    for (tick, (seeing, waiting, deferred)) in
+        [(2, 3, 3), (4, 1, 4), (5, 0, 4)].into_iter().enumerate()
+    {
+        k.tick();
+        clients.drain(&mut k);
+        let now = applied(&k, all.clone());
+        assert_eq!(
+            now.len(),
+            seeing,
+            "observers with a view after tick {}",
+            tick + 1
+        );
+        let obs = k.world.resource::<Observers>();
+        assert_eq!(obs.moves_waiting(), waiting);
+        assert_eq!(obs.moves_deferred(), deferred);
+        clients.check(&mut k, &now);
+    }
+    // All five pan at once while the world goes on (a march sets out across their views): the
+    // ones still waiting keep their old view and hear every change in it, the others move.
+    let home = k
+        .city(PlayerId(1))
+        .map(|(_, c)| c.troops.clone())
+        .expect("city");
+    let target = fields_from(&mut k, TilePos::new(40, 15), 0)[0].0;
+    k.submit(
+        PlayerId(1),
+        1,
+        Command::SendMarch {
+            troops: Troops(home.0.iter().map(|&n| n.min(10)).collect()),
+            target,
+            mission: Mission::Gather,
+        },
+    );
+    for o in all.clone() {
+        set_viewport(&mut k, o, Viewport::new(o as u16 * 10 + 3, 30, 20, 20, 0));
+    }
+    let mut moved_per_tick = Vec::new();
+    for _ in 0..4 {
+        let before = applied(&k, all.clone());
+        k.tick();
+        clients.drain(&mut k);
+        let now = applied(&k, all.clone());
+        moved_per_tick.push(all.clone().filter(|o| before[o] != now[o]).count());
+        clients.check(&mut k, &now);
+    }
+    assert_eq!(
+        moved_per_tick,
+        vec![2, 2, 1, 0],
+        "two moves a tick, each observer once"
+    );
+}
+
 #[test]
 fn a_missing_aoi_file_means_the_defaults() {
     let mut files = asset_files(80);

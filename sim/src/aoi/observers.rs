@@ -475,16 +475,25 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Brings one observer up to date: `from_changes` are the indices of this step's changes
-    /// listed in the cells it watches (ascending, possibly repeated).
-    fn refresh(&self, o: &mut ObserverState, from_changes: &[u32], s: &mut Scratch) {
-        let vp = match (o.dirty, o.applied) {
+    /// listed in the cells it watches (ascending, possibly repeated). An observer whose move
+    /// waits for a later step (`may_move` false) keeps its applied viewport and hears only the
+    /// changes in it.
+    fn refresh(
+        &self,
+        o: &mut ObserverState,
+        from_changes: &[u32],
+        may_move: bool,
+        s: &mut Scratch,
+    ) {
+        let moving = o.dirty && may_move;
+        let vp = match (moving, o.applied) {
             (true, _) => o.requested.clamped(self.config, self.width, self.height),
             (false, Some(v)) => v,
             (false, None) => return,
         };
         s.rects.clear();
         let strips = match o.applied {
-            _ if !o.dirty => Some(0),
+            _ if !moving => Some(0),
             Some(a) if !self.refresh_all && a.zoom == vp.zoom => {
                 let (ra, rb) = (a.rect(), vp.rect());
                 minus(&rb, &ra, &mut s.rects);
@@ -501,7 +510,9 @@ impl Ctx<'_> {
             None => self.requery(o, vp, s),
         }
         o.applied = Some(vp);
-        o.dirty = false;
+        if moving {
+            o.dirty = false;
+        }
     }
 
     /// Candidates from the changes and the strips in `s.rects` (the first `entering` newly
@@ -679,6 +690,11 @@ pub struct Observers {
     index_of: Vec<u32>,
     /// Config version the indexes were built with (set by the Interest system).
     pub(crate) config_version: Option<u32>,
+    /// Slot the next capped step starts moving observers from (round robin).
+    move_cursor: usize,
+    /// Viewport moves left waiting by capped steps, summed over steps (a move waiting three
+    /// steps counts three).
+    moves_deferred: u64,
 }
 
 impl Observers {
@@ -698,6 +714,8 @@ impl Observers {
             outbox: Vec::new(),
             index_of: Vec::new(),
             config_version: None,
+            move_cursor: 0,
+            moves_deferred: 0,
         }
     }
 
@@ -715,7 +733,8 @@ impl Observers {
     }
 
     /// Registers `observer` (any host-chosen id, e.g. the session id) or moves its viewport.
-    /// Takes effect at the next tick's Interest phase; the first delta of a new observer enters
+    /// Takes effect at the next tick's Interest phase, or a few ticks later when more observers
+    /// than `viewport_moves_per_tick` move at once; the first delta of a new observer enters
     /// everything in view. Returns the viewport as it will be applied (zoom capped at the last
     /// level of `aoi.toml`, size capped by that level, kept inside the map).
     pub fn set_viewport(&mut self, observer: u64, viewport: Viewport) -> Viewport {
@@ -828,6 +847,20 @@ impl Observers {
     /// The published view of an object (as of the last step).
     pub fn object(&self, id: ObjectId) -> Option<&ObjectView> {
         self.store.view(*self.store.by_id.get(&id)?)
+    }
+
+    /// Viewport moves left waiting by steps that had more than `viewport_moves_per_tick`,
+    /// summed over steps (a move that waited three steps counts three). Never decreases.
+    pub fn moves_deferred(&self) -> u64 {
+        self.moves_deferred
+    }
+
+    /// Observers whose requested viewport is not applied yet.
+    pub fn moves_waiting(&self) -> usize {
+        self.observers
+            .iter()
+            .filter(|o| o.as_ref().is_some_and(|o| o.dirty))
+            .count()
     }
 
     /// Number of replicated objects known.
@@ -1022,27 +1055,53 @@ impl Observers {
                 &pairs[start[slot] as usize..start[slot + 1] as usize]
             }
         };
-        let mut work: Vec<(&mut ObserverState, &[u32])> = Vec::new();
+        // Moves this step: every waiting one, or on a step with more than the budget
+        // (`viewport_moves_per_tick`; not after a config change, which moves everyone), the
+        // budget's worth in slot order from where the last capped step stopped.
+        let waiting = self
+            .observers
+            .iter()
+            .filter(|o| o.as_ref().is_some_and(|o| o.dirty))
+            .count();
+        let budget = self.config.viewport_moves_per_tick.max(1) as usize;
+        let capped = !refresh_all && waiting > budget;
+        let cursor = if capped { self.move_cursor } else { 0 };
+        let n = self.observers.len();
+        let mut work: Vec<(&mut ObserverState, &[u32], bool)> = Vec::new();
         let mut moved = Vec::new();
-        for (slot, o) in self.observers.iter_mut().enumerate() {
+        let (head, tail) = self.observers.split_at_mut(cursor.min(n));
+        let mut next_cursor = cursor;
+        for (slot, o) in tail
+            .iter_mut()
+            .enumerate()
+            .map(|(i, o)| (i + cursor, o))
+            .chain(head.iter_mut().enumerate())
+        {
             let Some(o) = o else { continue };
             let g = group(slot);
-            if o.dirty {
+            let may_move = o.dirty && (!capped || moved.len() < budget);
+            if may_move {
                 moved.push(slot as u32);
+                next_cursor = slot + 1;
             } else if g.is_empty() {
                 continue;
             }
-            work.push((o, g));
+            work.push((o, g, may_move));
+        }
+        if capped {
+            self.move_cursor = next_cursor % n.max(1);
+            self.moves_deferred += (waiting - moved.len()) as u64;
         }
         if work.len() >= PARALLEL_MIN {
             work.par_iter_mut()
-                .for_each_init(Scratch::default, |s, (o, g)| ctx.refresh(o, g, s));
+                .for_each_init(Scratch::default, |s, (o, g, m)| ctx.refresh(o, g, *m, s));
         } else {
             let mut s = Scratch::default();
-            for (o, g) in work.iter_mut() {
-                ctx.refresh(o, g, &mut s);
+            for (o, g, m) in work.iter_mut() {
+                ctx.refresh(o, g, *m, &mut s);
             }
         }
+        moved.sort_unstable();
         moved
     }
 

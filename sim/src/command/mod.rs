@@ -2,6 +2,8 @@
 //! start of the next tick in arrival order. Each is validated; a refused command is answered with
 //! a specific [`Refusal`] and changes nothing.
 
+use std::collections::VecDeque;
+
 use bevy_ecs::prelude::*;
 
 use crate::active_config::ActiveConfig;
@@ -60,7 +62,9 @@ pub struct Submitted {
 #[derive(Resource, Clone, Debug, Default)]
 pub struct CommandInbox {
     next_seq: u64,
-    queue: Vec<Submitted>,
+    /// In sequence order (commands are numbered as they arrive); a tick takes from the front,
+    /// so a long wait costs each tick only what it applies.
+    queue: VecDeque<Submitted>,
 }
 
 impl CommandInbox {
@@ -68,7 +72,7 @@ impl CommandInbox {
     pub fn submit(&mut self, player: PlayerId, request_id: u32, command: Command) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(Submitted {
+        self.queue.push_back(Submitted {
             seq,
             player,
             request_id,
@@ -147,7 +151,6 @@ impl Plugin for CommandPlugin {
 /// would differ from the sequential order the determinism contract names.
 pub fn apply_commands(world: &mut World) {
     let mut queue = std::mem::take(&mut world.resource_mut::<CommandInbox>().queue);
-    queue.sort_by_key(|s| s.seq);
     let budget = world
         .resource::<ActiveConfig>()
         .assets
@@ -184,7 +187,7 @@ pub fn apply_commands(world: &mut World) {
         orders += 1;
         pairs.extend(ends);
     }
-    let waiting = queue.split_off(cut);
+    let batch: Vec<Submitted> = queue.drain(..cut).collect();
     let searched = world.resource_scope(|world, mut cache: Mut<RouteCache>| {
         cache.plan_all(
             world.resource::<RouteGraph>(),
@@ -196,10 +199,10 @@ pub fn apply_commands(world: &mut World) {
         requests: orders,
         budget_spent: spent,
         searched: searched as u32,
-        deferred: waiting.len() as u32,
+        deferred: queue.len() as u32,
     };
-    world.resource_mut::<CommandInbox>().queue = waiting;
-    for s in queue {
+    world.resource_mut::<CommandInbox>().queue = queue;
+    for s in batch {
         let result = apply(world, s.player, s.command);
         world
             .resource_mut::<Outbox>()

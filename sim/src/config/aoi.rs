@@ -28,6 +28,11 @@ pub struct AoiConfig {
     /// A field's `remaining` is replicated rounded up to a multiple of this, so gathering changes
     /// it on the wire only when it crosses a step.
     pub field_remaining_step: u64,
+    /// Viewport moves (pans, zooms, new observers) applied per tick at most; the rest keep their
+    /// current view (and its updates) and move in the next ticks, in turn (round robin over
+    /// observers), so a burst of moves cannot stretch one tick and no observer waits more than
+    /// `waiting / viewport_moves_per_tick` ticks.
+    pub viewport_moves_per_tick: u32,
 }
 
 impl Default for AoiConfig {
@@ -53,6 +58,7 @@ impl Default for AoiConfig {
                 },
             ],
             field_remaining_step: 1000,
+            viewport_moves_per_tick: DEFAULT_VIEWPORT_MOVES_PER_TICK,
         }
     }
 }
@@ -65,14 +71,28 @@ impl AoiConfig {
     }
 }
 
+/// `viewport_moves_per_tick` when the file does not say: measured with `cargo bench --bench aoi`
+/// (burst scenario), a move costs ~25-35 µs of AOI and encoding, so 128 keep a burst within
+/// ~5 ms of the tick.
+pub const DEFAULT_VIEWPORT_MOVES_PER_TICK: u32 = 128;
+
 /// Highest zoom level a file may define (the wire carries zoom as a `u8`, the protocol caps it).
 const MAX_LEVEL: usize = 7;
 
 pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<AoiConfig> {
     let doc = r.parse()?;
     let root = r.root(&doc);
-    r.deny_unknown(root, &["field_remaining_step", "zoom"]);
+    r.deny_unknown(
+        root,
+        &["field_remaining_step", "viewport_moves_per_tick", "zoom"],
+    );
     let step = r.int(root, "field_remaining_step", 1..=1_000_000_000);
+    let moves = r.int_or(
+        root,
+        "viewport_moves_per_tick",
+        1..=1_000_000,
+        i64::from(DEFAULT_VIEWPORT_MOVES_PER_TICK),
+    );
     let entries = r.tables(root, "zoom");
     let paths: Vec<String> = (0..entries.len())
         .map(|i| entry_path("", "zoom", i))
@@ -116,10 +136,11 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<AoiConfig> {
             _ => ok = false,
         }
     }
-    let step = step?;
+    let (step, moves) = (step?, moves?);
     ok.then_some(AoiConfig {
         zooms,
         field_remaining_step: step as u64,
+        viewport_moves_per_tick: moves as u32,
     })
 }
 
@@ -209,6 +230,7 @@ mod tests {
     #[test]
     fn bad_files_get_exact_errors() {
         let text = "field_remaining_step = 0\n\
+                    viewport_moves_per_tick = 0\n\
                     [[zoom]]\n\
                     level = 0\n\
                     shows = [\"city\", \"castle\", \"city\"]\n\
@@ -224,12 +246,13 @@ mod tests {
             errors(text),
             vec![
                 "aoi.toml:1: field_remaining_step: must be between 1 and 1000000000, found 0",
-                "aoi.toml:4: zoom[0].shows: unknown kind \"castle\" (expected one of: city, city_slot, field, monster, march)",
-                "aoi.toml:4: zoom[0].shows: \"city\" is listed twice",
-                "aoi.toml:8: zoom[1].level: must be 1 (levels are listed in order from 0), found 2",
-                "aoi.toml:9: zoom[1].shows: must list at least one kind",
-                "aoi.toml:10: zoom[1].max_width: must be between 1 and 4096, found 0",
-                "aoi.toml:12: zoom[1].colour: unknown field (expected one of: level, shows, max_width, max_height)",
+                "aoi.toml:2: viewport_moves_per_tick: must be between 1 and 1000000, found 0",
+                "aoi.toml:5: zoom[0].shows: unknown kind \"castle\" (expected one of: city, city_slot, field, monster, march)",
+                "aoi.toml:5: zoom[0].shows: \"city\" is listed twice",
+                "aoi.toml:9: zoom[1].level: must be 1 (levels are listed in order from 0), found 2",
+                "aoi.toml:10: zoom[1].shows: must list at least one kind",
+                "aoi.toml:11: zoom[1].max_width: must be between 1 and 4096, found 0",
+                "aoi.toml:13: zoom[1].colour: unknown field (expected one of: level, shows, max_width, max_height)",
             ]
         );
     }
