@@ -108,7 +108,12 @@ pub enum MailRequest {
 }
 
 enum MailInput {
-    Reports(Vec<NewMail>),
+    /// A tick's report notices, sent at `sent_ms`; encoded into mail by the service.
+    Reports {
+        tick: u64,
+        sent_ms: i64,
+        notices: Vec<(PlayerId, Notice)>,
+    },
     Request {
         session: SessionId,
         request_id: u32,
@@ -140,18 +145,27 @@ pub struct MailStats {
 pub struct MailHandle {
     tx: mpsc::UnboundedSender<MailInput>,
     stats: Arc<MailStats>,
-    report_ttl: Duration,
 }
 
 impl MailHandle {
     /// Queues the report mails of a tick's notices (battle and scout reports, for every side).
+    /// The tick thread only picks the reports out (a battle report is shared, not copied); the
+    /// service encodes them.
     pub fn reports(&self, tick: u64, notices: &[(PlayerId, Notice)]) {
-        let mails = report_mails(tick, notices, now_unix_ms(), self.report_ttl);
-        if !mails.is_empty() {
+        let reports: Vec<(PlayerId, Notice)> = notices
+            .iter()
+            .filter(|(_, n)| matches!(n, Notice::Battle(_) | Notice::Scout { .. }))
+            .cloned()
+            .collect();
+        if !reports.is_empty() {
             self.stats
                 .queued
-                .fetch_add(mails.len() as u64, Ordering::Relaxed);
-            let _ = self.tx.send(MailInput::Reports(mails));
+                .fetch_add(reports.len() as u64, Ordering::Relaxed);
+            let _ = self.tx.send(MailInput::Reports {
+                tick,
+                sent_ms: now_unix_ms(),
+                notices: reports,
+            });
         }
     }
 
@@ -254,12 +268,7 @@ impl MailService {
             queue: VecDeque::new(),
         };
         let task = tokio::spawn(service.run(rx));
-        let handle = MailHandle {
-            tx,
-            stats,
-            report_ttl: settings.report_ttl,
-        };
-        (handle, task)
+        (MailHandle { tx, stats }, task)
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<MailInput>) {
@@ -279,7 +288,14 @@ impl MailService {
 
     async fn accept(&mut self, input: MailInput) {
         match input {
-            MailInput::Reports(mails) => self.queue.extend(mails.into_iter().map(Queued::Mail)),
+            MailInput::Reports {
+                tick,
+                sent_ms,
+                notices,
+            } => {
+                let mails = report_mails(tick, &notices, sent_ms, self.settings.report_ttl);
+                self.queue.extend(mails.into_iter().map(Queued::Mail));
+            }
             MailInput::Request {
                 session,
                 request_id,
