@@ -30,6 +30,9 @@ pub enum PlayerViewError {
         /// The last tick applied.
         last: u64,
     },
+    /// A change to a march the view does not hold.
+    #[error("a change to march {0}, which is not in the view")]
+    UnknownMarch(u64),
     /// A change for another player than the whole state's.
     #[error("a change for player {got} on the view of player {have}")]
     WrongPlayer {
@@ -76,6 +79,13 @@ impl PlayerView {
             });
         }
         let delta = message.to_delta()?;
+        if let Some(c) = delta
+            .changed
+            .iter()
+            .find(|c| !state.marches.contains_key(&c.id))
+        {
+            return Err(PlayerViewError::UnknownMarch(c.id.0));
+        }
         state.apply(&delta);
         self.tick = message.tick;
         Ok(())
@@ -139,6 +149,16 @@ mod tests {
             v.apply(&other),
             Err(PlayerViewError::WrongPlayer { got: 2, have: 1 })
         ));
+        let mut ghost = change.clone();
+        ghost.changed = vec![crate::proto::player::MarchChangeWire {
+            id: 5,
+            phase: None,
+            route: None,
+            troops: Some(vec![1]),
+            wounded: None,
+            load: None,
+        }];
+        assert_eq!(v.apply(&ghost), Err(PlayerViewError::UnknownMarch(5)));
         assert_eq!(v.state(), Some(&richer), "refusals change nothing");
         // A whole state (a reconnect) replaces the copy, even an older tick's.
         v.apply(&PlayerDelta::whole(5, &s)).unwrap();

@@ -62,6 +62,56 @@ impl OwnMarch {
     }
 }
 
+/// The fields of one march that changed (its mission and target never do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarchChange {
+    /// The march.
+    pub id: ObjectId,
+    /// New phase, when changed.
+    pub phase: Option<MarchState>,
+    /// New route, when changed.
+    pub route: Option<Route>,
+    /// Troops fit to fight, when changed.
+    pub troops: Option<Troops>,
+    /// Wounded, when changed.
+    pub wounded: Option<Troops>,
+    /// Load, when changed.
+    pub load: Option<Resources>,
+}
+
+impl MarchChange {
+    /// What changed from `old` to `new` (the same march).
+    pub fn between(old: &OwnMarch, new: &OwnMarch) -> MarchChange {
+        MarchChange {
+            id: new.id,
+            phase: (old.phase != new.phase).then_some(new.phase),
+            route: (old.route != new.route).then(|| new.route.clone()),
+            troops: (old.troops != new.troops).then(|| new.troops.clone()),
+            wounded: (old.wounded != new.wounded).then(|| new.wounded.clone()),
+            load: (old.load != new.load).then_some(new.load),
+        }
+    }
+
+    /// Applies the change to the march it names.
+    pub fn apply_to(&self, m: &mut OwnMarch) {
+        if let Some(p) = self.phase {
+            m.phase = p;
+        }
+        if let Some(r) = &self.route {
+            m.route = r.clone();
+        }
+        if let Some(t) = &self.troops {
+            m.troops = t.clone();
+        }
+        if let Some(t) = &self.wounded {
+            m.wounded = t.clone();
+        }
+        if let Some(l) = self.load {
+            m.load = l;
+        }
+    }
+}
+
 /// Everything a player sees of themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnState {
@@ -84,7 +134,7 @@ pub struct OwnState {
 }
 
 /// What changed in a player's [`OwnState`] since the last one sent: each field only when it
-/// changed, whole marches that entered or changed, ids of marches that ended.
+/// changed, new marches whole, the changed fields of the others, ids of marches that ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnDelta {
     /// The player.
@@ -99,8 +149,10 @@ pub struct OwnDelta {
     pub resources: Option<Resources>,
     /// Alliance, when changed (`Some(None)`: left it).
     pub alliance: Option<Option<u64>>,
-    /// Marches new or changed, whole, in id order.
+    /// New marches, whole, in id order.
     pub marches: Vec<OwnMarch>,
+    /// Changed fields of marches already sent, in id order.
+    pub changed: Vec<MarchChange>,
     /// Marches that ended (home or destroyed), in id order.
     pub gone: Vec<ObjectId>,
 }
@@ -116,6 +168,7 @@ impl OwnDelta {
             resources: None,
             alliance: None,
             marches: Vec::new(),
+            changed: Vec::new(),
             gone: Vec::new(),
         }
     }
@@ -128,6 +181,7 @@ impl OwnDelta {
             && self.resources.is_none()
             && self.alliance.is_none()
             && self.marches.is_empty()
+            && self.changed.is_empty()
             && self.gone.is_empty()
     }
 }
@@ -143,12 +197,13 @@ impl OwnState {
         d.wounded = changed(self.wounded != new.wounded).map(|()| new.wounded.clone());
         d.resources = changed(self.resources != new.resources).map(|()| new.resources);
         d.alliance = changed(self.alliance != new.alliance).map(|()| new.alliance);
-        d.marches = new
-            .marches
-            .values()
-            .filter(|m| self.marches.get(&m.id) != Some(*m))
-            .cloned()
-            .collect();
+        for m in new.marches.values() {
+            match self.marches.get(&m.id) {
+                None => d.marches.push(m.clone()),
+                Some(old) if old != m => d.changed.push(MarchChange::between(old, m)),
+                Some(_) => {}
+            }
+        }
         d.gone = self
             .marches
             .keys()
@@ -181,6 +236,11 @@ impl OwnState {
         }
         for m in &d.marches {
             self.marches.insert(m.id, m.clone());
+        }
+        for c in &d.changed {
+            if let Some(m) = self.marches.get_mut(&c.id) {
+                c.apply_to(m);
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 //! After login or resume the server pushes one `PlayerDelta` with `whole` set and every field
 //! present (the whole state: city, troops, wounded, resources, alliance, every march); after
 //! that at most one per tick, carrying only what changed: a field is present only when it
-//! changed, `marches` holds marches that are new or changed (whole), `gone` the ids of marches
-//! that ended. Troops are counts by unit type index; resources are food, wood, stone, gold.
+//! changed, `marches` holds new marches (whole), `changed` the changed fields of marches
+//! already sent (phase, route, troops, wounded, load), `gone` the ids of marches that ended. Troops are counts by unit type index; resources are food, wood, stone, gold.
 //!
 //! Not responsible for: deciding what changed (the sim's `player_view`) or holding the client's
 //! copy ([`crate::player_view::PlayerView`]).
@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use dominion_sim::march::{MarchState, Mission, Route};
-use dominion_sim::player_view::{OwnDelta, OwnMarch, OwnState};
+use dominion_sim::player_view::{MarchChange, OwnDelta, OwnMarch, OwnState};
 use dominion_sim::types::{ObjectId, PlayerId, Resources, TilePos, Troops};
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -41,10 +41,144 @@ pub struct PlayerDelta {
     pub resources: Option<[u64; 4]>,
     /// Alliance, when changed (inner `None`: no alliance).
     pub alliance: Option<Option<u64>>,
-    /// Marches new or changed, whole.
+    /// New marches, whole.
     pub marches: Vec<OwnMarchWire>,
+    /// Changed fields of marches already sent.
+    pub changed: Vec<MarchChangeWire>,
     /// Ids of marches that ended (home or destroyed).
     pub gone: Vec<u64>,
+}
+
+/// A march's phase: 0 outbound, 1 gathering (`object` the field, `since`, `amount`),
+/// 2 stationed (`object` the city), 3 returning.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhaseWire {
+    /// Phase code.
+    pub phase: u8,
+    /// The field or city, else 0.
+    pub object: u64,
+    /// Gathering: tick it began, else 0.
+    pub since: u64,
+    /// Gathering: what it will have loaded, else 0.
+    pub amount: u64,
+}
+
+/// A route: corners from start to destination, departure tick, speed (milli-tiles per tick).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RouteWire {
+    /// Tick it left the first corner.
+    pub depart_tick: u64,
+    /// Milli-tiles per tick.
+    pub speed: u32,
+    /// Corners (x, y).
+    pub waypoints: Vec<(u16, u16)>,
+}
+
+/// The changed fields of one march.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MarchChangeWire {
+    /// The march.
+    pub id: u64,
+    /// New phase.
+    pub phase: Option<PhaseWire>,
+    /// New route.
+    pub route: Option<RouteWire>,
+    /// Troops fit to fight.
+    pub troops: Option<Vec<u32>>,
+    /// Wounded.
+    pub wounded: Option<Vec<u32>>,
+    /// Load.
+    pub load: Option<[u64; 4]>,
+}
+
+fn phase_wire(p: MarchState) -> PhaseWire {
+    let (phase, object, since, amount) = match p {
+        MarchState::Outbound => (0, 0, 0, 0),
+        MarchState::Gathering {
+            field,
+            since,
+            amount,
+        } => (1, field.0, since, amount),
+        MarchState::Stationed { city } => (2, city.0, 0, 0),
+        MarchState::Returning => (3, 0, 0, 0),
+    };
+    PhaseWire {
+        phase,
+        object,
+        since,
+        amount,
+    }
+}
+
+fn phase_of(march: u64, p: &PhaseWire) -> Result<MarchState, PlayerDeltaError> {
+    Ok(match p.phase {
+        0 => MarchState::Outbound,
+        1 => MarchState::Gathering {
+            field: ObjectId(p.object),
+            since: p.since,
+            amount: p.amount,
+        },
+        2 => MarchState::Stationed {
+            city: ObjectId(p.object),
+        },
+        3 => MarchState::Returning,
+        code => return Err(PlayerDeltaError::Phase { march, code }),
+    })
+}
+
+fn route_of(r: &RouteWire) -> Result<Route, PlayerDeltaError> {
+    check_len("march waypoints", r.waypoints.len(), 1, MAX_WAYPOINTS)?;
+    Ok(Route {
+        waypoints: r
+            .waypoints
+            .iter()
+            .map(|&(x, y)| TilePos::new(x, y))
+            .collect(),
+        depart_tick: r.depart_tick,
+        speed: r.speed,
+    })
+}
+
+impl MarchChangeWire {
+    /// The wire form of a change.
+    pub fn of(c: &MarchChange) -> MarchChangeWire {
+        MarchChangeWire {
+            id: c.id.0,
+            phase: c.phase.map(phase_wire),
+            route: c.route.as_ref().map(|r| RouteWire {
+                depart_tick: r.depart_tick,
+                speed: r.speed,
+                waypoints: r.waypoints.iter().map(|p| (p.x, p.y)).collect(),
+            }),
+            troops: c.troops.as_ref().map(|t| t.0.clone()),
+            wounded: c.wounded.as_ref().map(|t| t.0.clone()),
+            load: c.load.map(|l| l.0),
+        }
+    }
+
+    /// The sim's form, checking codes and lengths.
+    pub fn to_sim(&self) -> Result<MarchChange, PlayerDeltaError> {
+        Ok(MarchChange {
+            id: ObjectId(self.id),
+            phase: self
+                .phase
+                .as_ref()
+                .map(|p| phase_of(self.id, p))
+                .transpose()?,
+            route: self.route.as_ref().map(route_of).transpose()?,
+            troops: self
+                .troops
+                .as_deref()
+                .map(|t| troops(t, "march troops"))
+                .transpose()?,
+            wounded: self
+                .wounded
+                .as_deref()
+                .map(|t| troops(t, "march wounded"))
+                .transpose()?,
+            load: self.load.map(Resources),
+        })
+    }
 }
 
 /// A city's id and tile.
@@ -144,16 +278,12 @@ fn mission_code(m: Mission) -> u8 {
 impl OwnMarchWire {
     /// The wire form of a march.
     pub fn of(m: &OwnMarch) -> OwnMarchWire {
-        let (phase, phase_object, gather_since, gather_amount) = match m.phase {
-            MarchState::Outbound => (0, 0, 0, 0),
-            MarchState::Gathering {
-                field,
-                since,
-                amount,
-            } => (1, field.0, since, amount),
-            MarchState::Stationed { city } => (2, city.0, 0, 0),
-            MarchState::Returning => (3, 0, 0, 0),
-        };
+        let PhaseWire {
+            phase,
+            object: phase_object,
+            since: gather_since,
+            amount: gather_amount,
+        } = phase_wire(m.phase);
         OwnMarchWire {
             id: m.id.0,
             mission: mission_code(m.mission),
@@ -180,24 +310,15 @@ impl OwnMarchWire {
                     march: self.id,
                     code: self.mission,
                 })?;
-        let phase = match self.phase {
-            0 => MarchState::Outbound,
-            1 => MarchState::Gathering {
-                field: ObjectId(self.phase_object),
+        let phase = phase_of(
+            self.id,
+            &PhaseWire {
+                phase: self.phase,
+                object: self.phase_object,
                 since: self.gather_since,
                 amount: self.gather_amount,
             },
-            2 => MarchState::Stationed {
-                city: ObjectId(self.phase_object),
-            },
-            3 => MarchState::Returning,
-            code => {
-                return Err(PlayerDeltaError::Phase {
-                    march: self.id,
-                    code,
-                });
-            }
-        };
+        )?;
         check_len("march waypoints", self.waypoints.len(), 1, MAX_WAYPOINTS)?;
         Ok(OwnMarch {
             id: ObjectId(self.id),
@@ -259,6 +380,7 @@ impl PlayerDelta {
             resources: Some(s.resources.0),
             alliance: Some(s.alliance),
             marches: s.marches.values().map(OwnMarchWire::of).collect(),
+            changed: Vec::new(),
             gone: Vec::new(),
         }
     }
@@ -279,6 +401,7 @@ impl PlayerDelta {
             resources: d.resources.map(|r| r.0),
             alliance: d.alliance,
             marches: d.marches.iter().map(OwnMarchWire::of).collect(),
+            changed: d.changed.iter().map(MarchChangeWire::of).collect(),
             gone: d.gone.iter().map(|id| id.0).collect(),
         }
     }
@@ -304,6 +427,11 @@ impl PlayerDelta {
                 .marches
                 .iter()
                 .map(OwnMarchWire::to_sim)
+                .collect::<Result<_, _>>()?,
+            changed: self
+                .changed
+                .iter()
+                .map(MarchChangeWire::to_sim)
                 .collect::<Result<_, _>>()?,
             gone: self.gone.iter().map(|&id| ObjectId(id)).collect(),
         })
@@ -392,6 +520,23 @@ mod tests {
         let wire = PlayerDelta::changes(78, &d);
         assert!(wire.troops.is_none() && wire.city.is_none());
         assert_eq!(wire.alliance, Some(None));
+        // The known march travels as its one changed field, not whole.
+        assert!(wire.marches.is_empty());
+        assert_eq!(wire.changed.len(), 1);
+        let c = &wire.changed[0];
+        assert!(c.phase.is_some() && c.route.is_none() && c.troops.is_none() && c.load.is_none());
+        let whole_march = PlayerDelta {
+            marches: vec![OwnMarchWire::of(&after.marches[&ObjectId(900)])],
+            changed: Vec::new(),
+            ..wire.clone()
+        };
+        let size = |d: &PlayerDelta| ServerMessage::from(d.clone()).encode_body().unwrap().len();
+        assert!(
+            size(&wire) < size(&whole_march),
+            "{} vs {}",
+            size(&wire),
+            size(&whole_march)
+        );
         let back = wire.to_delta().unwrap();
         assert_eq!(back, d);
         let mut copy = before.clone();
