@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::inbox::Refused;
 use crate::login::{LoggedIn, LoginError, LoginService};
+use crate::mail::{MailHandle, MailRequest};
 use crate::world_bridge::WorldSender;
 
 /// Everything the gateway needs.
@@ -23,6 +24,8 @@ pub struct Gateway {
     pub world: WorldSender,
     /// Last tick run.
     pub tick: Arc<AtomicU64>,
+    /// Mailboxes.
+    pub mail: MailHandle,
 }
 
 impl Gateway {
@@ -103,9 +106,29 @@ impl Gateway {
                     self.refuse(session, request_id, refused);
                 }
             }
+            ClientMessage::MailList(m) => {
+                self.mail_request(session, request_id, MailRequest::List(m))
+            }
+            ClientMessage::MailRead(m) => {
+                self.mail_request(session, request_id, MailRequest::Read(m))
+            }
+            ClientMessage::MailMarkRead(m) => {
+                self.mail_request(session, request_id, MailRequest::MarkRead(m))
+            }
+            ClientMessage::MailDelete(m) => {
+                self.mail_request(session, request_id, MailRequest::Delete(m))
+            }
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");
             }
+        }
+    }
+
+    /// Hands a mailbox request to the mail service, which replies.
+    fn mail_request(&self, session: SessionId, request_id: u32, request: MailRequest) {
+        // The protocol core only lets authenticated sessions send these.
+        if let Some(player) = self.net.session_player(session) {
+            self.mail.request(session, request_id, player, request);
         }
     }
 

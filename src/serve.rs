@@ -10,12 +10,15 @@ use std::time::Instant;
 use anyhow::Context;
 
 use dominion_net::transport::{Server, ServerOptions};
-use dominion_persistence::{CoordinationConfig, KingdomId, Migrations, StoreConfig};
+use dominion_persistence::{
+    CoordinationConfig, KingdomId, Migrations, StoreConfig, open_mail_store,
+};
 
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::inbox::InboxLimits;
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
+use crate::mail::{MailService, MailSettings};
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
 use crate::tick_loop::{Stop, run_ticks};
@@ -202,6 +205,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     ));
     let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
     let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone(), opts.inbox);
+    // Mail: its own connections to the same database, a task of its own.
+    let mail_store = runtime
+        .block_on(open_mail_store(&store_cfg))
+        .with_context(|| format!("opening the mailboxes in {}", store_cfg.redacted()))?;
+    let (mail, _mail_task) = {
+        let _guard = runtime.enter();
+        MailService::spawn(
+            mail_store,
+            store.clone(),
+            migrations.clone(),
+            kingdom_id,
+            Some(server.handle()),
+            MailSettings::default(),
+        )
+    };
+    bridge.set_mail(mail.clone());
     tracing::info!(limits = ?opts.inbox, "world inbox bounded");
     runtime.spawn(
         Gateway {
@@ -209,6 +228,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             login: login.clone(),
             world: world_tx,
             tick,
+            mail: mail.clone(),
         }
         .run(net_events),
     );
@@ -261,6 +281,14 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             "world saved"
         ),
         Err(e) => tracing::error!(last_tick, "final save failed: {e}"),
+    }
+    // Reports of the last ticks reach the mailboxes before the process ends.
+    match runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), mail.flush()).await
+    }) {
+        Ok(Ok(())) => tracing::info!("mail flushed"),
+        Ok(Err(e)) => tracing::error!("flushing mail failed: {e}"),
+        Err(_) => tracing::error!("flushing mail took over 10 s; queued mail is lost"),
     }
 
     let _ = shutdown_tx.send(true);

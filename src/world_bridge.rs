@@ -21,6 +21,8 @@ use dominion_sim::types::PlayerId;
 
 use crate::commands::{command_from_wire, outcome_to_wire};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
+use crate::mail::MailHandle;
+use crate::own_view::OwnViews;
 
 fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // The inbox's invariants hold between calls; a panic elsewhere while holding the lock
@@ -84,6 +86,10 @@ pub struct WorldBridge {
     stats: InboxStats,
     /// The last tick run, readable by the gateway (login replies carry it).
     tick: Arc<AtomicU64>,
+    /// Online players' own views.
+    own: OwnViews,
+    /// Where battle and scout reports go as mail.
+    mail: Option<MailHandle>,
 }
 
 impl WorldBridge {
@@ -103,9 +109,21 @@ impl WorldBridge {
                 inputs: Vec::new(),
                 stats: InboxStats::default(),
                 tick,
+                own: OwnViews::default(),
+                mail: None,
             },
             WorldSender { inbox },
         )
+    }
+
+    /// Sends each tick's battle and scout reports to the mail service.
+    pub fn set_mail(&mut self, mail: MailHandle) {
+        self.mail = Some(mail);
+    }
+
+    /// Bytes of own-state pushes (`PlayerDelta`) sent so far.
+    pub fn player_delta_bytes(&self) -> u64 {
+        self.own.bytes_pushed
     }
 
     /// The inbox's counters as of the last drain (for metrics).
@@ -125,8 +143,13 @@ impl WorldBridge {
         for input in inputs.drain(..) {
             match input {
                 WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
-                    Ok(city) => tracing::info!(%player, %city, "city founded"),
-                    Err(FoundCityError::AlreadyHasCity { .. }) => {}
+                    Ok(city) => {
+                        tracing::info!(%player, %city, "city founded");
+                        self.own.online(kingdom, &self.net, session, player);
+                    }
+                    Err(FoundCityError::AlreadyHasCity { .. }) => {
+                        self.own.online(kingdom, &self.net, session, player);
+                    }
                     Err(e @ FoundCityError::KingdomFull) => {
                         tracing::error!(%player, "{e}");
                         let _ = self.net.kick(session, 1100, e.to_string());
@@ -155,6 +178,7 @@ impl WorldBridge {
                     }
                 }
                 WorldInput::SessionClosed { session } => {
+                    self.own.closed(kingdom, session);
                     kingdom
                         .world
                         .resource_mut::<Observers>()
@@ -187,8 +211,8 @@ impl WorldBridge {
         self.inputs = inputs;
     }
 
-    /// Replies command results from this tick's events, pushes each observer's AOI delta, and
-    /// publishes the tick number.
+    /// Replies command results from this tick's events, pushes each observer's AOI delta and each
+    /// online player's own-state changes, and publishes the tick number.
     pub fn after_tick(&mut self, kingdom: &mut Kingdom, events: &[WorldEvent]) {
         self.tick.store(kingdom.tick_count(), Ordering::Relaxed);
         // Each object's view or update is encoded once per tick and its bytes shared by every
@@ -206,6 +230,10 @@ impl WorldBridge {
                 }
                 Err(e) => tracing::error!("encoding this tick's AOI deltas failed: {e}"),
             }
+        }
+        let told = self.own.after_tick(kingdom, &self.net, events);
+        if let Some(mail) = &self.mail {
+            mail.reports(kingdom.tick_count(), &told);
         }
         for event in events {
             if let WorldEvent::CommandResult {

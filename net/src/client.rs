@@ -154,7 +154,7 @@ impl Drop for Link {
 }
 
 /// A connected client. Pushes arrive on the receiver returned by [`Client::connect`]; it stays
-/// the same across [`Client::reconnect`].
+/// the same across [`Client::reconnect`]. Dropping it drops the pushes; requests still work.
 pub struct Client {
     options: ClientOptions,
     endpoint: quinn::Endpoint,
@@ -509,9 +509,9 @@ async fn read_replies(
             match msg {
                 Ok(m) => {
                     remember_token(&state, &m);
-                    if pushes.send(m).await.is_err() {
-                        break;
-                    }
+                    // A client that dropped its push receiver wants no pushes: replies still
+                    // flow.
+                    let _ = pushes.send(m).await;
                 }
                 Err(e) => tracing::warn!(%e, "undecodable frame from server"),
             }
@@ -541,9 +541,9 @@ async fn accept_pushes(
             match msg {
                 Ok(m) => {
                     remember_token(&state, &m);
-                    if pushes.send(m).await.is_err() {
-                        return;
-                    }
+                    // Pushes are read (and dropped) even when nobody receives them, so the
+                    // server never sees this client fall behind.
+                    let _ = pushes.send(m).await;
                 }
                 Err(e) => tracing::warn!(%e, "undecodable push from server"),
             }

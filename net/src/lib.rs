@@ -10,7 +10,8 @@
 //! - the QUIC server shell ([`transport`]): TLS 1.3 (rustls + ring), self-signed certificate
 //!   generation and pinning by SHA-256, session registry, bounded per-session outbound queues,
 //!   kicks and pushes;
-//! - the async client SDK ([`client`]) used by bots, tests and tools.
+//! - the async client SDK ([`client`]) used by bots, tests and tools, with the client-side copies
+//!   of the map view ([`mirror`]) and of the player's own state ([`player_view`]).
 //!
 //! **Not responsible for:** verifying platform tokens, creating accounts, issuing or checking
 //! resume tokens, duplicate-login policy, rotation orchestration (all in the root crate, built
@@ -58,5 +59,6 @@
 
 pub mod client;
 pub mod mirror;
+pub mod player_view;
 pub mod proto;
 pub mod transport;

@@ -175,6 +175,12 @@ impl TestApp {
                     .reply(session, request_id, &CommandResult { outcome }.into());
             }
             ClientMessage::Ping(_) => unreachable!("the protocol core answers pings"),
+            ClientMessage::MailList(_)
+            | ClientMessage::MailRead(_)
+            | ClientMessage::MailMarkRead(_)
+            | ClientMessage::MailDelete(_) => {
+                self.error(session, request_id, ErrorCode::UNKNOWN_TYPE, "no mail here")
+            }
         }
     }
 

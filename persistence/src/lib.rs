@@ -4,7 +4,7 @@
 //!
 //! What it stores: accounts and user-id sequences, players, map objects, marches in flight,
 //! world meta ([`records`]), each as a versioned document; the kingdom's owner epoch used to fence
-//! writers; and chunked full-world snapshots for rotation.
+//! writers; chunked full-world snapshots for rotation; and players' mailboxes ([`mail`]).
 //!
 //! Not responsible for: the sim's ECS state or deciding what is dirty (the root converts between
 //! sim components and [`records`]), exporting metrics (the root reads [`SaveStats`]), rotation
@@ -44,6 +44,7 @@
 pub mod config;
 pub mod coordination;
 pub mod error;
+pub mod mail;
 pub mod migrate;
 pub mod mongo;
 pub mod records;
@@ -56,6 +57,7 @@ pub use coordination::{
     Coordination, EmbeddedCoordination, InstanceInfo, LockToken, RedisCoordination,
 };
 pub use error::{ConfigError, CoordError, StoreError};
+pub use mail::{Deleted, Mail, MailKind, MailPage, MailStore, NewMail, open_mail_store};
 pub use migrate::{Migrations, plan_migrations};
 pub use mongo::MongoStore;
 pub use records::{

@@ -26,6 +26,8 @@ use crate::error::{StoreError, redact_url};
 use crate::records::{Collection, KingdomId, StoredDoc};
 use crate::store::{Snapshot, SnapshotManifest, Store, WriteBatch};
 
+mod mail;
+
 const BACKEND: &str = "mongodb";
 const EPOCHS: &str = "kingdom_epochs";
 const SEQUENCES: &str = "sequences";

@@ -19,6 +19,8 @@ use crate::error::StoreError;
 use crate::records::{Collection, KingdomId, StoredDoc};
 use crate::store::{Snapshot, SnapshotManifest, Store, WriteBatch};
 
+mod mail;
+
 const BACKEND: &str = "sqlite";
 
 /// Default time a statement waits for another process's write lock before failing.
@@ -156,9 +158,10 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS snapshot_manifests (kingdom INTEGER PRIMARY KEY, doc BLOB NOT NULL);\n\
          CREATE TABLE IF NOT EXISTS snapshot_chunks (kingdom INTEGER NOT NULL, snapshot_id TEXT NOT NULL, \
            part INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (snapshot_id, part, idx)) WITHOUT ROWID;\n\
-         CREATE INDEX IF NOT EXISTS snapshot_chunks_kingdom ON snapshot_chunks(kingdom);\n\
-         COMMIT;",
+         CREATE INDEX IF NOT EXISTS snapshot_chunks_kingdom ON snapshot_chunks(kingdom);\n",
     );
+    sql.push_str(mail::SCHEMA);
+    sql.push_str("COMMIT;");
     conn.execute_batch(&sql)
 }
 

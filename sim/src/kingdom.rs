@@ -133,6 +133,7 @@ impl Kingdom {
         match self.world.resource_mut::<Players>().0.get_mut(&player) {
             Some(p) => {
                 p.alliance = alliance;
+                crate::player_view::mark_changed(&mut self.world, player);
                 true
             }
             None => false,

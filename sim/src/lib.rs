@@ -4,7 +4,8 @@
 //! and respawns ([`map`]), the world and its tick phases ([`kingdom`], [`schedule`]), hot-reload
 //! hand-over ([`active_config`]), the gameplay rules — commands in ([`command`]), cities
 //! ([`city`]), marches and path finding ([`march`]), gathering ([`gather`]), monsters
-//! ([`monster`]), battles ([`battle`]) — events out ([`events`]), a state digest
+//! ([`monster`]), battles ([`battle`]) — events out ([`events`]), each player's own view
+//! ([`player_view`]) and what each player is told ([`player_events`]), a state digest
 //! ([`state_hash`]), and the plain data types shared with the boundary crates ([`types`]).
 //!
 //! Not responsible for: files, sockets, databases, threads that wait, or the wall clock. Time is
@@ -24,6 +25,8 @@ pub mod kingdom;
 pub mod map;
 pub mod march;
 pub mod monster;
+pub mod player_events;
+pub mod player_view;
 pub mod rng;
 pub mod schedule;
 pub mod snapshot;

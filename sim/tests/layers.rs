@@ -29,6 +29,8 @@ const FLOORS: &[(&str, u8)] = &[
     ("march", 3),
     ("command", 3),
     ("aoi", 3),
+    ("player_view", 3),
+    ("player_events", 3),
     ("state_hash", 4),
     ("kingdom", 4),
     ("snapshot", 4),

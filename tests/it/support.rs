@@ -225,3 +225,40 @@ pub fn start_game_server(
     server.wait_for("kingdom running", std::time::Duration::from_secs(60));
     (server, addr, fp)
 }
+
+/// The MongoDB-wire server tests use (`DOMINION_TEST_MONGO_URL`); `None` (after a loud message)
+/// skips, unless `DOMINION_TEST_REQUIRE_SERVICES=1` makes it a failure.
+pub fn mongo_url(test: &str) -> Option<String> {
+    match std::env::var("DOMINION_TEST_MONGO_URL") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(
+                std::env::var("DOMINION_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "{test}: DOMINION_TEST_MONGO_URL is not set but DOMINION_TEST_REQUIRE_SERVICES=1"
+            );
+            eprintln!(
+                "\n!!!!! SKIPPED {test}: DOMINION_TEST_MONGO_URL is not set; MongoDB was NOT \
+                 tested. `source .ci/services.sh` starts the servers. !!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database path set to `db` (query options kept).
+pub fn mongo_store_url(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}

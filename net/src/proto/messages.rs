@@ -11,14 +11,18 @@
 //! | `0x0003` | [`SetViewport`] | C→S | request (or push: no reply) |
 //! | `0x0004` | [`Ping`] | C→S | request |
 //! | `0x0010` | [`Command`] | C→S | request |
+//! | `0x0020`–`0x0023` | [`MailList`], [`MailRead`], [`MailMarkRead`], [`MailDelete`] | C→S | request |
 //! | `0x8000` | [`ErrorReply`] | S→C | reply (or push for errors on pushes) |
 //! | `0x8001` | [`LoginOk`] | S→C | reply to Login/Resume |
 //! | `0x8003` | [`ViewportSet`] | S→C | reply to SetViewport |
 //! | `0x8004` | [`Pong`] | S→C | reply to Ping |
 //! | `0x8010` | [`CommandResult`] | S→C | reply to Command |
+//! | `0x8020`–`0x8022` | [`MailPage`], [`MailItem`], [`MailDone`] | S→C | replies to mail requests |
 //! | `0x8100` | [`Kick`] | S→C | push |
 //! | `0x8101` | [`MoveTo`] | S→C | push |
 //! | `0x8200` | [`WorldDelta`] | S→C | push |
+//! | `0x8201` | [`PlayerDelta`] | S→C | push |
+//! | `0x8202` | [`PlayerEvent`] | S→C | push |
 //!
 //! **Compatibility rules:** ids are never reused or renumbered. rkyv archives are positional, so a
 //! message struct's fields are never reordered or retyped; a new field means a new message type.
@@ -65,6 +69,14 @@ pub enum MessageType {
     Ping = 0x0004,
     /// [`Command`].
     Command = 0x0010,
+    /// [`MailList`].
+    MailList = 0x0020,
+    /// [`MailRead`].
+    MailRead = 0x0021,
+    /// [`MailMarkRead`].
+    MailMarkRead = 0x0022,
+    /// [`MailDelete`].
+    MailDelete = 0x0023,
     /// [`ErrorReply`].
     ErrorReply = 0x8000,
     /// [`LoginOk`].
@@ -75,17 +87,27 @@ pub enum MessageType {
     Pong = 0x8004,
     /// [`CommandResult`].
     CommandResult = 0x8010,
+    /// [`MailPage`].
+    MailPage = 0x8020,
+    /// [`MailItem`].
+    MailItem = 0x8021,
+    /// [`MailDone`].
+    MailDone = 0x8022,
     /// [`Kick`].
     Kick = 0x8100,
     /// [`MoveTo`].
     MoveTo = 0x8101,
     /// [`WorldDelta`].
     WorldDelta = 0x8200,
+    /// [`PlayerDelta`].
+    PlayerDelta = 0x8201,
+    /// [`PlayerEvent`].
+    PlayerEvent = 0x8202,
 }
 
 impl MessageType {
     /// Every known type.
-    pub const ALL: [MessageType; 13] = [
+    pub const ALL: [MessageType; 22] = [
         MessageType::Login,
         MessageType::Resume,
         MessageType::SetViewport,
@@ -99,6 +121,15 @@ impl MessageType {
         MessageType::Kick,
         MessageType::MoveTo,
         MessageType::WorldDelta,
+        MessageType::PlayerDelta,
+        MessageType::PlayerEvent,
+        MessageType::MailList,
+        MessageType::MailRead,
+        MessageType::MailMarkRead,
+        MessageType::MailDelete,
+        MessageType::MailPage,
+        MessageType::MailItem,
+        MessageType::MailDone,
     ];
 
     /// The wire id.
@@ -132,6 +163,15 @@ impl MessageType {
             MessageType::Kick => "Kick",
             MessageType::MoveTo => "MoveTo",
             MessageType::WorldDelta => "WorldDelta",
+            MessageType::PlayerDelta => "PlayerDelta",
+            MessageType::PlayerEvent => "PlayerEvent",
+            MessageType::MailList => "MailList",
+            MessageType::MailRead => "MailRead",
+            MessageType::MailMarkRead => "MailMarkRead",
+            MessageType::MailDelete => "MailDelete",
+            MessageType::MailPage => "MailPage",
+            MessageType::MailItem => "MailItem",
+            MessageType::MailDone => "MailDone",
         }
     }
 }
@@ -278,6 +318,9 @@ pub struct CommandResult {
     pub outcome: CommandOutcome,
 }
 
+pub use super::mail::{MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage, MailRead};
+pub use super::notice::PlayerEvent;
+pub use super::player::PlayerDelta;
 pub use command_enums::{CommandBody, CommandOutcome};
 
 // rkyv's derive copies the docs of struct fields onto the archived types, but not those of enum
@@ -443,7 +486,7 @@ fn check_nonempty(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// Semantic checks on a decoded inbound message.
-trait Validate {
+pub(crate) trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 
@@ -548,7 +591,14 @@ no_semantic_limits!(
     Kick,
     MoveTo,
     CommandResult,
-    WorldDelta
+    WorldDelta,
+    PlayerDelta,
+    PlayerEvent,
+    MailPage,
+    MailItem,
+    MailDone,
+    MailRead,
+    MailDelete
 );
 
 macro_rules! message_enum {
@@ -630,6 +680,14 @@ message_enum!(
         Ping,
         /// See [`Command`].
         Command,
+        /// See [`MailList`].
+        MailList,
+        /// See [`MailRead`].
+        MailRead,
+        /// See [`MailMarkRead`].
+        MailMarkRead,
+        /// See [`MailDelete`].
+        MailDelete,
     }
 );
 
@@ -652,6 +710,16 @@ message_enum!(
         MoveTo,
         /// See [`WorldDelta`].
         WorldDelta,
+        /// See [`PlayerDelta`].
+        PlayerDelta,
+        /// See [`PlayerEvent`].
+        PlayerEvent,
+        /// See [`MailPage`].
+        MailPage,
+        /// See [`MailItem`].
+        MailItem,
+        /// See [`MailDone`].
+        MailDone,
     }
 );
 

@@ -7,7 +7,10 @@
 
 pub mod delta;
 pub mod frame;
+pub mod mail;
 pub mod messages;
+pub mod notice;
+pub mod player;
 pub mod rate;
 pub mod session;
 
@@ -17,8 +20,9 @@ pub use frame::{
 };
 pub use messages::{
     ClientMessage, Command, CommandBody, CommandOutcome, CommandResult, EncodeError, ErrorCode,
-    ErrorReply, Kick, Login, LoginOk, MessageError, MessageType, MoveTo, Ping, Pong, Resume,
-    ServerMessage, SetViewport, ViewportSet, WorldDelta, limits,
+    ErrorReply, Kick, Login, LoginOk, MailDelete, MailDone, MailItem, MailList, MailMarkRead,
+    MailPage, MailRead, MessageError, MessageType, MoveTo, Ping, PlayerDelta, PlayerEvent, Pong,
+    Resume, ServerMessage, SetViewport, ViewportSet, WorldDelta, limits,
 };
 pub use rate::{RateLimit, TokenBucket};
 pub use session::{Action, CloseCode, Session, SessionConfig, SessionState, SessionStats};

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 mod coordination;
+mod mail;
 mod multiprocess;
 mod save_queue;
 mod store;

@@ -204,6 +204,8 @@ pub struct Stats {
     pub viewports: u64,
     /// Pushes received, by message type name.
     pub pushes: BTreeMap<&'static str, u64>,
+    /// Frame bytes of the player's own pushes (`PlayerDelta`, `PlayerEvent`), by type name.
+    pub own_push_bytes: BTreeMap<&'static str, u64>,
     /// Errors by kind.
     pub errors: BTreeMap<ErrorKind, u64>,
     /// The first few error messages per kind.
@@ -262,6 +264,9 @@ impl Stats {
         for (name, n) in other.pushes {
             *self.pushes.entry(name).or_default() += n;
         }
+        for (name, n) in other.own_push_bytes {
+            *self.own_push_bytes.entry(name).or_default() += n;
+        }
         self.deltas_applied += other.deltas_applied;
         self.objects_in_view += other.objects_in_view;
         for (kind, n) in other.errors {
@@ -311,6 +316,16 @@ impl Report {
             return 0.0;
         }
         self.stats.bytes_rx as f64 / self.stats.session_seconds
+    }
+
+    /// Mean frame bytes of one own-push type (`PlayerDelta`, `PlayerEvent`) per logged-in
+    /// client per second.
+    pub fn own_push_bytes_per_client_sec(&self, name: &str) -> f64 {
+        if self.stats.session_seconds <= 0.0 {
+            return 0.0;
+        }
+        self.stats.own_push_bytes.get(name).copied().unwrap_or(0) as f64
+            / self.stats.session_seconds
     }
 
     /// Mean UDP bytes sent per logged-in client per second.
@@ -405,6 +420,12 @@ impl fmt::Display for Report {
             } else {
                 pushes.join(", ")
             }
+        )?;
+        writeln!(
+            f,
+            "own view: {:.1} B/s PlayerDelta and {:.1} B/s PlayerEvent per client (frame bytes)",
+            self.own_push_bytes_per_client_sec("PlayerDelta"),
+            self.own_push_bytes_per_client_sec("PlayerEvent"),
         )?;
         writeln!(
             f,

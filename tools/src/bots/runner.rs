@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dominion_net::client::{Client, ClientError, ClientOptions};
 use dominion_net::mirror::Mirror;
+use dominion_net::player_view::PlayerView;
 use dominion_net::proto::{CommandOutcome, Login, ServerMessage, delta};
 use dominion_net::transport::socket::bind_udp;
 use dominion_sim::aoi::{Body, ObjectView, ObserverDelta};
@@ -311,10 +312,26 @@ async fn read_pushes(
 ) -> Stats {
     let mut counts = Stats::default();
     let mut mirror = Mirror::new();
+    let mut own = PlayerView::new();
     let mut desynced = false;
     while let Some(message) = pushes.recv().await {
         counts.push(&message);
+        if matches!(
+            message,
+            ServerMessage::PlayerDelta(_) | ServerMessage::PlayerEvent(_)
+        ) && let Ok(body) = message.encode_body()
+        {
+            *counts
+                .own_push_bytes
+                .entry(message.message_type().name())
+                .or_default() += (dominion_net::proto::HEADER_LEN + body.len()) as u64;
+        }
         match &message {
+            ServerMessage::PlayerDelta(d) => {
+                if let Err(e) = own.apply(d) {
+                    counts.error(ErrorKind::Desync, format!("player view: {e}"));
+                }
+            }
             ServerMessage::Kick(k) => counts.error(
                 ErrorKind::Closed,
                 format!("kicked ({}): {}", k.code, k.reason),

@@ -1,0 +1,488 @@
+//! The mail service: a tokio task owning the mailboxes ([`MailStore`]). It takes battle and scout
+//! reports from the tick thread (every side of every battle gets one, online or not), system
+//! mail from operators (one player, a list, or everyone; with an expiry), and players' mailbox
+//! requests from the gateway, all through one unbounded channel ([`MailHandle`]), so neither the
+//! tick nor a session ever waits for the database.
+//!
+//! Deliveries queue inside the service and go out in chunks of at most
+//! [`MailSettings::chunk`] mails, one chunk per turn of the loop, with every request waiting in
+//! the channel answered between two chunks: a broadcast to a whole kingdom delays a player's
+//! mailbox request by at most one chunk's write. A failed write is retried (with a pause) and
+//! nothing queued is dropped.
+//!
+//! Not responsible for: deciding who is told what (the sim's `player_events`), claiming
+//! attachments (not built yet: mail with attachments is delivered and kept, never trimmed).
+
+mod reports;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dominion_net::proto::mail::MailWire;
+use dominion_net::proto::{
+    MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage, MailRead, ServerMessage,
+};
+use dominion_net::transport::{ServerHandle, SessionId};
+use dominion_persistence::store::now_unix_ms;
+use dominion_persistence::{
+    Deleted, KingdomId, Mail, MailKind, MailStore, Migrations, NewMail, PlayerRecord, Store,
+    StoreError, load_records,
+};
+use dominion_sim::player_events::Notice;
+use dominion_sim::types::PlayerId;
+use tokio::sync::{mpsc, oneshot};
+
+pub use reports::report_mails;
+
+/// Application error codes of the mail service.
+pub mod codes {
+    use dominion_net::proto::ErrorCode;
+    /// No such mail in the player's mailbox.
+    pub const MAIL_NOT_FOUND: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 20);
+    /// The mail's attachments are not claimed: it cannot be deleted.
+    pub const MAIL_HAS_ATTACHMENTS: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 21);
+    /// The mail store is unavailable: try again later.
+    pub const MAIL_UNAVAILABLE: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 22);
+}
+
+/// Tunables.
+#[derive(Clone, Copy, Debug)]
+pub struct MailSettings {
+    /// Mails a mailbox keeps (oldest reports go first; unclaimed attachments never).
+    pub keep: u32,
+    /// Reports expire this long after they are sent.
+    pub report_ttl: Duration,
+    /// Most mails written per chunk (and per transaction).
+    pub chunk: usize,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            keep: 200,
+            report_ttl: Duration::from_secs(30 * 24 * 3600),
+            chunk: 1000,
+        }
+    }
+}
+
+/// Who gets a system mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipients {
+    /// One player.
+    One(PlayerId),
+    /// These players.
+    List(Vec<PlayerId>),
+    /// Every player of the kingdom (as last saved).
+    All,
+}
+
+/// Mail from operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemMail {
+    /// Who gets it.
+    pub to: Recipients,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub text: String,
+    /// Attachments: (resource code, amount).
+    pub attachments: Vec<(u8, u64)>,
+    /// Hidden after this time (ms since the Unix epoch).
+    pub expires_unix_ms: Option<i64>,
+}
+
+/// A player's request on their mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailRequest {
+    /// A page, newest first.
+    List(MailList),
+    /// One mail (marked read).
+    Read(MailRead),
+    /// Mark read.
+    MarkRead(MailMarkRead),
+    /// Delete.
+    Delete(MailDelete),
+}
+
+enum MailInput {
+    /// A tick's report notices, sent at `sent_ms`; encoded into mail by the service.
+    Reports {
+        tick: u64,
+        sent_ms: i64,
+        notices: Vec<(PlayerId, Notice)>,
+    },
+    Request {
+        session: SessionId,
+        request_id: u32,
+        player: PlayerId,
+        request: MailRequest,
+    },
+    System(SystemMail, oneshot::Sender<Result<u64, String>>),
+    Flush(oneshot::Sender<Result<u64, String>>),
+    Ask(PlayerId, MailRequest, oneshot::Sender<ServerMessage>),
+}
+
+/// Counters for metrics and benches.
+#[derive(Debug, Default)]
+pub struct MailStats {
+    /// Mails written.
+    pub delivered: AtomicU64,
+    /// Chunks written.
+    pub chunks: AtomicU64,
+    /// Failed writes (each retried).
+    pub failures: AtomicU64,
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Mails queued, not yet written.
+    pub queued: AtomicU64,
+}
+
+/// Sends work to the mail service. Cheap to clone; never waits.
+#[derive(Clone)]
+pub struct MailHandle {
+    tx: mpsc::UnboundedSender<MailInput>,
+    stats: Arc<MailStats>,
+}
+
+impl MailHandle {
+    /// Queues the report mails of a tick's notices (battle and scout reports, for every side).
+    /// The tick thread only picks the reports out (a battle report is shared, not copied); the
+    /// service encodes them.
+    pub fn reports(&self, tick: u64, notices: &[(PlayerId, Notice)]) {
+        let reports: Vec<(PlayerId, Notice)> = notices
+            .iter()
+            .filter(|(_, n)| matches!(n, Notice::Battle(_) | Notice::Scout { .. }))
+            .cloned()
+            .collect();
+        if !reports.is_empty() {
+            self.stats
+                .queued
+                .fetch_add(reports.len() as u64, Ordering::Relaxed);
+            let _ = self.tx.send(MailInput::Reports {
+                tick,
+                sent_ms: now_unix_ms(),
+                notices: reports,
+            });
+        }
+    }
+
+    /// Queues a player's mailbox request; the reply goes to `session`.
+    pub fn request(
+        &self,
+        session: SessionId,
+        request_id: u32,
+        player: PlayerId,
+        request: MailRequest,
+    ) {
+        let _ = self.tx.send(MailInput::Request {
+            session,
+            request_id,
+            player,
+            request,
+        });
+    }
+
+    /// Sends a system mail; resolves with the number of mails delivered once all are written.
+    pub async fn system(&self, mail: SystemMail) -> Result<u64, String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(MailInput::System(mail, done))
+            .map_err(|_| "the mail service has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the mail service stopped before delivering".to_string())?
+    }
+
+    /// Answers a player's request here instead of on a session (operators, tests, benches).
+    pub async fn ask(
+        &self,
+        player: PlayerId,
+        request: MailRequest,
+    ) -> Result<ServerMessage, String> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(MailInput::Ask(player, request, reply))
+            .map_err(|_| "the mail service has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the mail service stopped before answering".to_string())
+    }
+
+    /// Resolves once everything queued before it is written (at shutdown).
+    pub async fn flush(&self) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(MailInput::Flush(done))
+            .map_err(|_| "the mail service has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the mail service stopped before flushing".to_string())?
+            .map(|_| ())
+    }
+
+    /// The service's counters.
+    pub fn stats(&self) -> Arc<MailStats> {
+        self.stats.clone()
+    }
+}
+
+enum Queued {
+    Mail(NewMail),
+    /// Resolves a system mail once everything before it is written.
+    Done(oneshot::Sender<Result<u64, String>>, u64),
+}
+
+/// The service task's state.
+pub struct MailService {
+    mail: Arc<dyn MailStore>,
+    world: Arc<dyn Store>,
+    migrations: Arc<Migrations>,
+    kingdom: KingdomId,
+    net: Option<ServerHandle>,
+    settings: MailSettings,
+    stats: Arc<MailStats>,
+    queue: VecDeque<Queued>,
+}
+
+impl MailService {
+    /// Starts the service on the current tokio runtime. `net` (absent in benches) carries the
+    /// replies to players' requests; `world` lists the players of a broadcast.
+    pub fn spawn(
+        mail: Arc<dyn MailStore>,
+        world: Arc<dyn Store>,
+        migrations: Arc<Migrations>,
+        kingdom: KingdomId,
+        net: Option<ServerHandle>,
+        settings: MailSettings,
+    ) -> (MailHandle, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(MailStats::default());
+        let service = MailService {
+            mail,
+            world,
+            migrations,
+            kingdom,
+            net,
+            settings,
+            stats: stats.clone(),
+            queue: VecDeque::new(),
+        };
+        let task = tokio::spawn(service.run(rx));
+        (MailHandle { tx, stats }, task)
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<MailInput>) {
+        loop {
+            if self.queue.is_empty() {
+                match rx.recv().await {
+                    Some(input) => self.accept(input).await,
+                    None => return,
+                }
+            }
+            while let Ok(input) = rx.try_recv() {
+                self.accept(input).await;
+            }
+            self.write_chunk().await;
+        }
+    }
+
+    async fn accept(&mut self, input: MailInput) {
+        match input {
+            MailInput::Reports {
+                tick,
+                sent_ms,
+                notices,
+            } => {
+                let mails = report_mails(tick, &notices, sent_ms, self.settings.report_ttl);
+                self.queue.extend(mails.into_iter().map(Queued::Mail));
+            }
+            MailInput::Request {
+                session,
+                request_id,
+                player,
+                request,
+            } => {
+                let reply = self.answer(player, request).await;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                if let Some(net) = &self.net {
+                    // A session that closed meanwhile misses its reply.
+                    let _ = net.reply(session, request_id, &reply);
+                }
+            }
+            MailInput::Flush(done) => self.queue.push_back(Queued::Done(done, 0)),
+            MailInput::Ask(player, request, reply) => {
+                let answer = self.answer(player, request).await;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(answer);
+            }
+            MailInput::System(mail, done) => match self.recipients(&mail.to).await {
+                Ok(players) => {
+                    let now = now_unix_ms();
+                    let n = players.len() as u64;
+                    self.stats.queued.fetch_add(n, Ordering::Relaxed);
+                    self.queue.extend(players.into_iter().map(|player| {
+                        Queued::Mail(NewMail {
+                            player,
+                            kind: MailKind::System,
+                            sent_unix_ms: now,
+                            expires_unix_ms: mail.expires_unix_ms,
+                            title: mail.title.clone(),
+                            body: mail.text.clone().into_bytes(),
+                            attachments: mail.attachments.clone(),
+                        })
+                    }));
+                    self.queue.push_back(Queued::Done(done, n));
+                }
+                Err(e) => {
+                    let _ = done.send(Err(format!("listing the recipients failed: {e}")));
+                }
+            },
+        }
+    }
+
+    async fn recipients(&self, to: &Recipients) -> Result<Vec<PlayerId>, StoreError> {
+        Ok(match to {
+            Recipients::One(p) => vec![*p],
+            Recipients::List(v) => {
+                let mut v = v.clone();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            Recipients::All => {
+                load_records::<PlayerRecord>(self.world.as_ref(), &self.migrations, self.kingdom)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.player)
+                    .collect()
+            }
+        })
+    }
+
+    /// Writes the next chunk of queued mail (retrying until it lands), then resolves the
+    /// system mails it completed.
+    async fn write_chunk(&mut self) {
+        let mut chunk = Vec::new();
+        while chunk.len() < self.settings.chunk {
+            match self.queue.front() {
+                Some(Queued::Mail(_)) => {
+                    if let Some(Queued::Mail(m)) = self.queue.pop_front() {
+                        chunk.push(m);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if !chunk.is_empty() {
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match self
+                    .mail
+                    .deliver(self.kingdom, &chunk, self.settings.keep)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            mails = chunk.len(),
+                            "delivering mail failed, retrying: {e}"
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            let n = chunk.len() as u64;
+            self.stats.delivered.fetch_add(n, Ordering::Relaxed);
+            self.stats.chunks.fetch_add(1, Ordering::Relaxed);
+            self.stats.queued.fetch_sub(n, Ordering::Relaxed);
+        }
+        while let Some(Queued::Done(..)) = self.queue.front() {
+            if let Some(Queued::Done(done, n)) = self.queue.pop_front() {
+                let _ = done.send(Ok(n));
+            }
+        }
+    }
+
+    async fn answer(&self, player: PlayerId, request: MailRequest) -> ServerMessage {
+        match self.try_answer(player, request).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(%player, "mail request failed: {e}");
+                ServerMessage::error(codes::MAIL_UNAVAILABLE, format!("mail unavailable: {e}"))
+            }
+        }
+    }
+
+    async fn try_answer(
+        &self,
+        player: PlayerId,
+        request: MailRequest,
+    ) -> Result<ServerMessage, StoreError> {
+        let k = self.kingdom;
+        Ok(match request {
+            MailRequest::List(l) => {
+                let before = (l.before != 0).then_some(l.before);
+                let page = self
+                    .mail
+                    .list(k, player, before, u32::from(l.limit), now_unix_ms())
+                    .await?;
+                ServerMessage::from(MailPage {
+                    mails: page.mails.iter().map(|m| wire(m, false)).collect(),
+                    unread: page.unread,
+                    total: page.total,
+                })
+            }
+            MailRequest::Read(r) => match self.mail.get(k, player, r.id).await? {
+                Some(mut m) => {
+                    if !m.read {
+                        self.mail.mark_read(k, player, &[r.id]).await?;
+                        m.read = true;
+                    }
+                    ServerMessage::from(MailItem {
+                        mail: wire(&m, true),
+                    })
+                }
+                None => not_found(r.id),
+            },
+            MailRequest::MarkRead(m) => ServerMessage::from(MailDone {
+                changed: self.mail.mark_read(k, player, &m.ids).await?,
+            }),
+            MailRequest::Delete(d) => match self.mail.delete(k, player, d.id).await? {
+                Deleted::Deleted => ServerMessage::from(MailDone { changed: 1 }),
+                Deleted::NotFound => not_found(d.id),
+                Deleted::HasUnclaimedAttachments => ServerMessage::error(
+                    codes::MAIL_HAS_ATTACHMENTS,
+                    format!("mail {} has attachments to claim first", d.id),
+                ),
+            },
+        })
+    }
+}
+
+fn not_found(id: u64) -> ServerMessage {
+    ServerMessage::error(
+        codes::MAIL_NOT_FOUND,
+        format!("no mail {id} in your mailbox"),
+    )
+}
+
+/// The wire form of a stored mail (body only when asked).
+fn wire(m: &Mail, body: bool) -> MailWire {
+    MailWire {
+        id: m.id,
+        kind: m.mail.kind.code() as u8,
+        sent_unix_ms: m.mail.sent_unix_ms,
+        expires_unix_ms: m.mail.expires_unix_ms,
+        title: m.mail.title.clone(),
+        body: if body {
+            m.mail.body.clone()
+        } else {
+            Vec::new()
+        },
+        attachments: m.mail.attachments.clone(),
+        read: m.read,
+        claimed: m.claimed,
+    }
+}
