@@ -1,6 +1,7 @@
 //! Integration tests of the `dominion` server, linked as one binary.
 
 mod assets_golden;
+mod exact_restore;
 mod fair_inbox;
 mod hot_reload;
 mod login;

@@ -2,6 +2,8 @@
 //! start of the next tick in arrival order. Each is validated; a refused command is answered with
 //! a specific [`Refusal`] and changes nothing.
 
+mod waiting;
+
 use bevy_ecs::prelude::*;
 
 use crate::active_config::ActiveConfig;
