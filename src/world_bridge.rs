@@ -19,7 +19,9 @@ use dominion_sim::city::FoundCityError;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::types::PlayerId;
 
-use crate::commands::{command_from_wire, outcome_to_wire};
+use dominion_persistence::journal::JournalInput;
+
+use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 
 fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
@@ -84,6 +86,11 @@ pub struct WorldBridge {
     stats: InboxStats,
     /// The last tick run, readable by the gateway (login replies carry it).
     tick: Arc<AtomicU64>,
+    /// What this tick's inputs changed in the world, in order, for the journal.
+    journaled: Vec<JournalInput>,
+    /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
+    /// over its bound behind the last durable save).
+    refuse_commands: bool,
 }
 
 impl WorldBridge {
@@ -103,6 +110,8 @@ impl WorldBridge {
                 inputs: Vec::new(),
                 stats: InboxStats::default(),
                 tick,
+                journaled: Vec::new(),
+                refuse_commands: false,
             },
             WorldSender { inbox },
         )
@@ -111,6 +120,17 @@ impl WorldBridge {
     /// The inbox's counters as of the last drain (for metrics).
     pub fn inbox_stats(&self) -> InboxStats {
         self.stats
+    }
+
+    /// What this tick's inputs changed in the world so far, in the order applied (for the
+    /// journal); empties the list.
+    pub fn take_journaled(&mut self) -> std::vec::Drain<'_, JournalInput> {
+        self.journaled.drain(..)
+    }
+
+    /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
+    pub fn set_refuse_commands(&mut self, refuse: bool) {
+        self.refuse_commands = refuse;
     }
 
     /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).
@@ -125,7 +145,10 @@ impl WorldBridge {
         for input in inputs.drain(..) {
             match input {
                 WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
-                    Ok(city) => tracing::info!(%player, %city, "city founded"),
+                    Ok(city) => {
+                        self.journaled.push(JournalInput::FoundCity { player });
+                        tracing::info!(%player, %city, "city founded");
+                    }
                     Err(FoundCityError::AlreadyHasCity { .. }) => {}
                     Err(e @ FoundCityError::KingdomFull) => {
                         tracing::error!(%player, "{e}");
@@ -166,7 +189,22 @@ impl WorldBridge {
                     request_id,
                     body,
                 } => match command_from_wire(&body, unit_types) {
+                    Ok(_) if self.refuse_commands => {
+                        let _ = self.net.reply(
+                            session,
+                            request_id,
+                            &ServerMessage::from(CommandResult {
+                                outcome: saving_behind(),
+                            }),
+                        );
+                        *self.answered.entry(session).or_default() += 1;
+                    }
                     Ok(command) => {
+                        self.journaled.push(JournalInput::Command {
+                            player,
+                            request_id,
+                            command: command.clone(),
+                        });
                         kingdom.submit(player, request_id, command);
                         self.pending
                             .entry((player, request_id))

@@ -309,8 +309,8 @@ impl Kingdom {
             .collect()
     }
 
-    /// The whole world as plain data.
-    pub fn export_state(&mut self) -> WorldState {
+    /// The ids of every map object and march.
+    pub fn entity_ids(&mut self) -> BTreeSet<ObjectId> {
         let mut ids: BTreeSet<ObjectId> = self
             .world
             .query::<&MapObject>()
@@ -318,6 +318,12 @@ impl Kingdom {
             .map(|o| o.id)
             .collect();
         ids.extend(self.world.query::<&March>().iter(&self.world).map(|m| m.id));
+        ids
+    }
+
+    /// The whole world as plain data.
+    pub fn export_state(&mut self) -> WorldState {
+        let ids = self.entity_ids();
         let (objects, marches) = self.export_entities(&ids);
         WorldState {
             meta: self.export_meta(),

@@ -79,10 +79,9 @@ fn march_bytes(m: &March, clock: Option<&MarchClock>) -> Vec<u8> {
     b
 }
 
-/// A command waiting for a later tick: sequence, sender, request id and the command itself.
+/// A command waiting for a later tick: sender, request id and the command itself.
 fn waiting_command_bytes(s: &Submitted) -> Vec<u8> {
     let mut b = Vec::with_capacity(64);
-    b.extend_from_slice(&s.seq.to_le_bytes());
     b.extend_from_slice(&s.player.0.to_le_bytes());
     b.extend_from_slice(&s.request_id.to_le_bytes());
     match &s.command {
@@ -152,8 +151,9 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
     }
 
     h.update(&world.resource::<Respawns>().next_seq().to_le_bytes());
+    // Waiting commands in their order; their sequence numbers (and the counter) only order them
+    // among themselves and later submissions, so their absolute values are not state.
     if let Some(inbox) = world.get_resource::<CommandInbox>() {
-        h.update(&inbox.next_seq().to_le_bytes());
         h.update(&(inbox.waiting().len() as u64).to_le_bytes());
         for s in inbox.waiting() {
             h.update(&waiting_command_bytes(s));
