@@ -132,3 +132,79 @@ impl TickJournal {
         self.writer.compact(tick)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dominion_persistence::journal::scan;
+    use dominion_sim::command::Command;
+    use dominion_sim::types::{ObjectId, PlayerId};
+
+    fn small_kingdom() -> Kingdom {
+        let mut files = dominion_sim::config::AssetFiles::new();
+        for name in dominion_sim::config::ASSET_FILES {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets")
+                .join(name);
+            files.insert(name.to_owned(), std::fs::read_to_string(path).unwrap());
+        }
+        let map = files.get_mut("map.toml").unwrap();
+        *map = map
+            .replace("width = 1200", "width = 120")
+            .replace("height = 1200", "height = 120");
+        let assets = dominion_sim::config::Assets::parse(&files).unwrap();
+        Kingdom::generate(1, std::sync::Arc::new(assets))
+    }
+
+    fn recall(n: u64) -> JournalInput {
+        JournalInput::Command {
+            player: PlayerId(n),
+            request_id: n as u32,
+            command: Command::Recall { march: ObjectId(n) },
+        }
+    }
+
+    #[test]
+    fn the_journal_is_bounded_behind_saves_and_compacted_when_they_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = JournalSettings {
+            max_bytes: 2_000,
+            hash_every_ticks: 4,
+            ..JournalSettings::in_data(dir.path())
+        };
+        let mut j = TickJournal::open(settings.clone(), 0).unwrap();
+        let mut k = small_kingdom();
+        // Ticks without inputs write nothing, except hash checkpoints.
+        k.tick();
+        assert!(!j.commit(&mut k).unwrap());
+        // A save is queued after tick 1; ticks with inputs follow until the bound is passed.
+        j.save_queued();
+        let mut n = 0;
+        while !j.behind() {
+            n += 1;
+            j.extend((0..10).map(|i| recall(n * 10 + i)));
+            k.tick();
+            assert!(j.commit(&mut k).unwrap());
+        }
+        let grown = j.bytes();
+        assert!(grown > settings.max_bytes);
+        // While behind, checkpoint-only ticks are skipped so the journal stops growing.
+        while !k.tick_count().is_multiple_of(4) {
+            k.tick();
+        }
+        assert!(!j.commit(&mut k).unwrap(), "no checkpoint while behind");
+        assert_eq!(j.bytes(), grown);
+        // A save of the latest tick lands: everything before it goes.
+        j.save_queued();
+        assert_eq!(j.save_durable(k.tick_count()).unwrap(), 1);
+        assert!(!j.behind());
+        assert!(j.bytes() < grown);
+        assert!(
+            scan(&settings.dir, false)
+                .unwrap()
+                .records
+                .iter()
+                .all(|r| r.tick > k.tick_count())
+        );
+    }
+}
