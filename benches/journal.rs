@@ -234,6 +234,27 @@ fn bench(c: &mut Criterion) {
         );
     }
 
+    // A checkpoint record carries the world's state hash: its cost on the default kingdom (the
+    // generated map, ~300k objects), beside the commit it rides with.
+    let assets = dominion::assets::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"),
+    )
+    .expect("repository assets");
+    let mut kingdom = dominion_sim::Kingdom::generate(1, std::sync::Arc::new(assets));
+    let mut hashes: Vec<Duration> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(kingdom.state_hash());
+            t.elapsed()
+        })
+        .collect();
+    hashes.sort_unstable();
+    println!(
+        "summary: state_hash of the default kingdom ({} objects): median {} (a checkpoint costs this once every --journal-hash-every ticks)",
+        kingdom.object_counts().total(),
+        ms(hashes[hashes.len() / 2])
+    );
+
     // Criterion's own estimate for the path `serve` takes, at 1,000 commands a tick.
     let dir = bench_dir();
     let mut w = JournalWriter::open(dir.path(), 0).expect("open journal");

@@ -32,12 +32,13 @@ pub struct JournalSettings {
 }
 
 impl JournalSettings {
-    /// Defaults for a data folder: `<data>/journal`, a hash every 100 ticks (10 s at 10 Hz), and
+    /// Defaults for a data folder: `<data>/journal`, a hash every 600 ticks (a minute at 10 Hz:
+    /// the hash of the default kingdom takes ~55 ms, `cargo bench --bench journal`), and
     /// 256 MiB (at 1,000 commands a tick, ~45 KiB a record, about 10 minutes without a save).
     pub fn in_data(data: &Path) -> JournalSettings {
         JournalSettings {
             dir: data.join("journal"),
-            hash_every_ticks: 100,
+            hash_every_ticks: 600,
             max_bytes: 256 << 20,
             keep_all: false,
         }

@@ -83,7 +83,7 @@ enum Command {
         #[arg(long)]
         no_journal: bool,
         /// A journal record carries the world's state hash every N ticks (0: never).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 600)]
         journal_hash_every: u64,
         /// Journal size (MiB) behind the last durable save above which commands are refused
         /// until saves catch up.
