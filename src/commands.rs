@@ -13,6 +13,18 @@ pub const REFUSAL_BAD_MISSION: u16 = 1;
 /// Refusal code for a troop list naming a unit type twice or with a count of zero.
 pub const REFUSAL_BAD_TROOPS: u16 = 2;
 
+/// Refusal code for a command refused because the server's saves are far behind (the database
+/// is slow or down and the tick-input journal reached its bound); nothing changed, retry later.
+pub const REFUSAL_SAVING_BEHIND: u16 = 3;
+
+/// The answer to a command refused with [`REFUSAL_SAVING_BEHIND`].
+pub fn saving_behind() -> WireOutcome {
+    WireOutcome::Refused {
+        reason_code: REFUSAL_SAVING_BEHIND,
+        message: "the server is catching up on saving the world; retry in a few seconds".to_owned(),
+    }
+}
+
 /// The wire's mission codes.
 pub fn mission_from_code(code: u8) -> Option<Mission> {
     match code {

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dominion::assets::load_dir;
 use dominion::inbox::InboxLimits;
+use dominion::journal::JournalSettings;
+use dominion::replay_cmd::{ReplayOptions, run_replay};
 use dominion::serve::{ServeOptions, serve};
 
 #[derive(Parser)]
@@ -21,7 +23,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start-up")]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start-up")]
 enum Command {
     /// Run a kingdom on the embedded defaults.
     Serve {
@@ -76,6 +78,54 @@ enum Command {
         /// Inputs the tick takes from all sessions per tick (served round-robin).
         #[arg(long, default_value_t = InboxLimits::default().max_per_tick)]
         inputs_per_tick: u32,
+        /// Run without the tick-input journal (a crash then loses up to a save window of
+        /// acknowledged commands); for comparisons only.
+        #[arg(long)]
+        no_journal: bool,
+        /// A journal record carries the world's state hash every N ticks (0: never).
+        #[arg(long, default_value_t = 600)]
+        journal_hash_every: u64,
+        /// Journal size (MiB) behind the last durable save above which commands are refused
+        /// until saves catch up.
+        #[arg(long, default_value_t = 256)]
+        journal_max_mib: u64,
+        /// Keep the whole journal (no compaction), so `dominion replay --from-tick 0` can
+        /// rebuild the world from its seed.
+        #[arg(long)]
+        journal_keep_all: bool,
+    },
+    /// Rebuild the world from the last save and the journal, checking every recorded hash;
+    /// optionally on other assets (a balance what-if) or writing the world at a tick as JSON.
+    Replay {
+        /// Data folder of the server (store, journal).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Store URL (default: sqlite in --data).
+        #[arg(long)]
+        store: Option<String>,
+        /// Kingdom/server id.
+        #[arg(long, default_value_t = 1)]
+        server_id: u16,
+        /// Start: 0 rebuilds the world from its seed (needs a journal kept from the start);
+        /// by default the last save. Hashes are reported from this tick on.
+        #[arg(long)]
+        from_tick: Option<u64>,
+        /// Stop after this tick.
+        #[arg(long)]
+        to_tick: Option<u64>,
+        /// Replay on these assets instead of the recorded configs, and report where the world
+        /// diverges.
+        #[arg(long)]
+        assets: Option<PathBuf>,
+        /// Map seed when rebuilding from scratch with no save (default: the save's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the world as JSON at this tick (with --dump).
+        #[arg(long, requires = "dump")]
+        dump_at: Option<u64>,
+        /// File the JSON dump goes to.
+        #[arg(long, requires = "dump_at")]
+        dump: Option<PathBuf>,
     },
     /// Render the map a seed and assets folder generate to a PNG (one pixel per tile).
     PreviewMap {
@@ -142,6 +192,43 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Replay {
+            data,
+            store,
+            server_id,
+            from_tick,
+            to_tick,
+            assets,
+            seed,
+            dump_at,
+            dump,
+        } => {
+            init_tracing();
+            let opts = ReplayOptions {
+                data,
+                store_url: store,
+                server_id,
+                from_tick,
+                to_tick,
+                assets,
+                seed,
+                dump: dump_at.zip(dump),
+            };
+            match run_replay(&opts) {
+                Ok(report) => {
+                    print!("{report}");
+                    if report.first_divergence.is_some() {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("dominion: replay: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::PreviewMap { assets, seed, out } => {
             let assets = match load_dir(&assets) {
                 Ok(a) => a,
@@ -179,6 +266,10 @@ fn main() -> ExitCode {
             max_pending_commands,
             inputs_per_session_per_tick,
             inputs_per_tick,
+            no_journal,
+            journal_hash_every,
+            journal_max_mib,
+            journal_keep_all,
         } => {
             init_tracing();
             let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
@@ -188,6 +279,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let journal = (!no_journal).then(|| JournalSettings {
+                hash_every_ticks: journal_hash_every,
+                max_bytes: journal_max_mib.saturating_mul(1 << 20),
+                keep_all: journal_keep_all,
+                ..JournalSettings::in_data(&data)
+            });
             match serve(ServeOptions {
                 assets,
                 data,
@@ -207,6 +304,7 @@ fn main() -> ExitCode {
                     max_per_session_per_tick: inputs_per_session_per_tick,
                     max_per_tick: inputs_per_tick,
                 },
+                journal,
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -17,13 +17,16 @@ use dominion_persistence::{
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::inbox::InboxLimits;
+use crate::journal::{JournalSettings, TickJournal};
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
 use crate::mail::{MailService, MailSettings};
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
+use crate::recovery::recover;
 use crate::tick_loop::{Stop, run_ticks};
 use crate::watch::watch_assets;
 use crate::world_bridge::WorldBridge;
+use dominion_persistence::journal::JournalInput;
 
 /// Options of `dominion serve`.
 #[derive(Clone, Debug)]
@@ -54,6 +57,8 @@ pub struct ServeOptions {
     pub save_interval: std::time::Duration,
     /// Bounds of the queue from sessions to the tick thread.
     pub inbox: InboxLimits,
+    /// The tick-input journal (`None`: off — a crash then loses the last save window).
+    pub journal: Option<JournalSettings>,
 }
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
@@ -119,20 +124,83 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
     tracing::info!(store = %store_cfg.redacted(), coordination = %coord_cfg.redacted(), "persistence ready");
 
-    // The world: loaded from the store if one was saved there, else generated. Taking the
-    // kingdom's epoch fences out any older instance still writing.
+    // The world: the last save (or a new world from the seed), then the journal replayed on it.
+    // Taking the kingdom's epoch fences out any older instance still writing.
     let kingdom_id = KingdomId(u32::from(opts.server_id));
     let migrations = Arc::new(Migrations::builtin());
     let started = Instant::now();
-    let (mut kingdom, loaded) = runtime
-        .block_on(load_or_generate(
-            store.as_ref(),
-            &migrations,
-            kingdom_id,
-            opts.seed,
-            Arc::new(assets),
-        ))
-        .context("loading the kingdom from the store")?;
+    let assets = Arc::new(assets);
+    let mut loaded_ids = std::collections::BTreeSet::new();
+    let (mut kingdom, loaded, mut journal) = match &opts.journal {
+        Some(settings) => {
+            let r = runtime
+                .block_on(recover(
+                    store.as_ref(),
+                    &migrations,
+                    kingdom_id,
+                    opts.seed,
+                    assets.clone(),
+                    &settings.dir,
+                ))
+                .context("recovering the kingdom (last save + journal)")?;
+            tracing::info!(
+                save_tick = r.save_tick,
+                replayed = r.replayed,
+                checked = r.checked,
+                tick = r.kingdom.tick_count(),
+                torn_bytes = r.torn_bytes,
+                "journal replayed on the last save"
+            );
+            let mut recovered = r.kingdom;
+            println!(
+                "dominion: recovered at tick {} (state hash {})",
+                recovered.tick_count(),
+                dominion_sim::state_hash::hex(&recovered.state_hash())
+            );
+            if r.replayed > 0 {
+                println!(
+                    "dominion: journal replayed from tick {} to tick {} ({} records, {} hash checks)",
+                    r.save_tick,
+                    recovered.tick_count(),
+                    r.replayed,
+                    r.checked
+                );
+            }
+            let journal = TickJournal::open(settings.clone(), r.last_record_tick)
+                .context("opening the tick journal")?;
+            journal
+                .keep_config(&assets.digest, &assets.sources)
+                .context("keeping the config beside the journal")?;
+            loaded_ids = r.loaded_ids;
+            (recovered, r.loaded, Some(journal))
+        }
+        None => runtime
+            .block_on(load_or_generate(
+                store.as_ref(),
+                &migrations,
+                kingdom_id,
+                opts.seed,
+                assets.clone(),
+            ))
+            .map(|(k, loaded)| (k, loaded, None))
+            .context("loading the kingdom from the store")?,
+    };
+    // The world runs on the assets folder: a config changed while the server was down applies
+    // at the first tick, as a reload (journaled like one).
+    if kingdom.config().assets.digest != assets.digest {
+        match kingdom.stage_config(assets.clone()) {
+            Ok(()) => {
+                if let Some(j) = journal.as_mut() {
+                    j.push(JournalInput::Config {
+                        digest: assets.digest,
+                    });
+                }
+            }
+            Err(refused) => anyhow::bail!(
+                "the assets folder cannot replace the config the world was saved with: {refused}"
+            ),
+        }
+    }
     let counts = kingdom.object_counts();
     tracing::info!(
         seed = opts.seed,
@@ -169,12 +237,13 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let save_started = Instant::now();
     let persister = {
         let _guard = runtime.enter();
-        Persister::start(
+        Persister::start_after_replay(
             store.clone(),
             kingdom_id,
             epoch,
             save_interval_ticks,
             &mut kingdom,
+            &loaded_ids,
         )
     };
     tracing::info!(
@@ -265,6 +334,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 limit,
                 Some(&mut bridge),
                 Some(&mut persister),
+                journal.as_mut(),
             );
             (why, kingdom, persister)
         })
@@ -298,6 +368,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let reason = match why {
         Stop::TickLimit => "tick limit reached",
         Stop::Requested => "shutdown requested",
+        Stop::JournalFailed => {
+            anyhow::bail!("stopped after tick {last_tick}: the tick journal could not be written")
+        }
     };
     tracing::info!(last_tick, "stopped: {reason}");
     println!("dominion: stopped after tick {last_tick} ({reason})");

@@ -10,7 +10,10 @@ use dominion_sim::events::WorldEvent;
 use dominion_sim::schedule::TickPhase;
 use dominion_sim::timing::SystemTimes;
 
+use dominion_persistence::journal::JournalInput;
+
 use crate::driver::{Pace, TickDriver};
+use crate::journal::TickJournal;
 use crate::metrics::Metrics;
 use crate::persist::Persister;
 use crate::watch::Reload;
@@ -23,9 +26,14 @@ pub enum Stop {
     TickLimit,
     /// Shutdown requested (Ctrl-C, SIGTERM).
     Requested,
+    /// A tick's inputs could not be made durable: the tick's results were not sent and the
+    /// server must stop (recovery replays up to the last durable tick).
+    JournalFailed,
 }
 
-/// Runs ticks until `limit` ticks have run or `stop` is set.
+/// Runs ticks until `limit` ticks have run or `stop` is set. With a journal, each tick's inputs
+/// are made durable after the tick runs and before its results are sent.
+#[allow(clippy::too_many_arguments)]
 pub fn run_ticks(
     kingdom: &mut Kingdom,
     metrics: &Metrics,
@@ -34,6 +42,7 @@ pub fn run_ticks(
     limit: Option<u64>,
     mut bridge: Option<&mut WorldBridge>,
     mut persist: Option<&mut Persister>,
+    mut journal: Option<&mut TickJournal>,
 ) -> Stop {
     let save_stats = persist.as_ref().map(|p| p.stats());
     let world_cfg = kingdom.config().assets.world.clone();
@@ -64,11 +73,17 @@ pub fn run_ticks(
             Pace::Tick => {}
         }
         while let Ok(reload) = reloads.try_recv() {
-            stage_reload(kingdom, metrics, reload);
+            stage_reload(kingdom, metrics, reload, journal.as_deref_mut());
         }
         let started = Instant::now();
         if let Some(b) = bridge.as_deref_mut() {
+            b.set_refuse_commands(journal.as_deref().is_some_and(TickJournal::behind));
             b.before_tick(kingdom);
+            if let Some(j) = journal.as_deref_mut() {
+                j.extend(b.take_journaled());
+            } else {
+                b.take_journaled();
+            }
             metrics.observe_inbox(&b.inbox_stats());
             metrics.observe_system("bridge_inbox", started.elapsed());
         }
@@ -79,6 +94,23 @@ pub fn run_ticks(
                 .phase_seconds
                 .with_label_values(&[phase.name()])
                 .observe(t.elapsed().as_secs_f64());
+        }
+        if let Some(j) = journal.as_deref_mut() {
+            let t = Instant::now();
+            match j.commit(kingdom) {
+                Ok(true) => metrics
+                    .phase_seconds
+                    .with_label_values(&["journal"])
+                    .observe(t.elapsed().as_secs_f64()),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(
+                        tick = kingdom.tick_count(),
+                        "journaling the tick's inputs failed, stopping before its results are sent: {e}"
+                    );
+                    return Stop::JournalFailed;
+                }
+            }
         }
         let took = started.elapsed();
         metrics.tick_seconds.observe(took.as_secs_f64());
@@ -128,7 +160,19 @@ pub fn run_ticks(
             }
         }
         if let Some(p) = persist.as_deref_mut() {
-            p.after_tick(kingdom);
+            let queued = p.after_tick(kingdom);
+            if let Some(j) = journal.as_deref_mut() {
+                if queued {
+                    j.save_queued();
+                }
+                if let Some(saved) = p.durable_tick()
+                    && let Err(e) = j.save_durable(saved)
+                {
+                    tracing::error!(
+                        "compacting the journal behind the save of tick {saved} failed: {e}"
+                    );
+                }
+            }
         }
         if let Some(stats) = &save_stats {
             metrics.observe_saves(stats);
@@ -147,14 +191,30 @@ fn sync_counter(counter: &prometheus::IntCounter, value: u64) {
     }
 }
 
-/// Validated configs are staged for the next tick boundary; invalid ones are logged and dropped.
-fn stage_reload(kingdom: &mut Kingdom, metrics: &Metrics, reload: Reload) {
+/// Validated configs are staged for the next tick boundary (and, with a journal, kept by digest
+/// and journaled as an input of that tick); invalid ones are logged and dropped.
+fn stage_reload(
+    kingdom: &mut Kingdom,
+    metrics: &Metrics,
+    reload: Reload,
+    journal: Option<&mut TickJournal>,
+) {
     match reload {
         Ok(assets) => {
             if assets.digest == kingdom.config().assets.digest {
                 tracing::debug!("assets touched but unchanged; nothing to reload");
                 return;
             }
+            if let Some(j) = &journal
+                && let Err(e) = j.keep_config(&assets.digest, &assets.sources)
+            {
+                metrics.config_reload_failures.inc();
+                tracing::error!(
+                    "asset reload not applied: keeping the config for the journal failed: {e}"
+                );
+                return;
+            }
+            let digest = assets.digest;
             if let Err(refused) = kingdom.stage_config(Arc::new(assets)) {
                 metrics.config_reload_failures.inc();
                 tracing::error!(
@@ -162,6 +222,8 @@ fn stage_reload(kingdom: &mut Kingdom, metrics: &Metrics, reload: Reload) {
                     "asset reload rejected, keeping config version {}: {refused}",
                     kingdom.config().version
                 );
+            } else if let Some(j) = journal {
+                j.push(JournalInput::Config { digest });
             }
         }
         Err(errors) => {

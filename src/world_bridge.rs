@@ -19,7 +19,9 @@ use dominion_sim::city::FoundCityError;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::types::PlayerId;
 
-use crate::commands::{command_from_wire, outcome_to_wire};
+use dominion_persistence::journal::JournalInput;
+
+use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::own_view::OwnViews;
@@ -90,6 +92,11 @@ pub struct WorldBridge {
     own: OwnViews,
     /// Where battle and scout reports go as mail.
     mail: Option<MailHandle>,
+    /// What this tick's inputs changed in the world, in order, for the journal.
+    journaled: Vec<JournalInput>,
+    /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
+    /// over its bound behind the last durable save).
+    refuse_commands: bool,
 }
 
 impl WorldBridge {
@@ -111,6 +118,8 @@ impl WorldBridge {
                 tick,
                 own: OwnViews::default(),
                 mail: None,
+                journaled: Vec::new(),
+                refuse_commands: false,
             },
             WorldSender { inbox },
         )
@@ -131,6 +140,17 @@ impl WorldBridge {
         self.stats
     }
 
+    /// What this tick's inputs changed in the world so far, in the order applied (for the
+    /// journal); empties the list.
+    pub fn take_journaled(&mut self) -> std::vec::Drain<'_, JournalInput> {
+        self.journaled.drain(..)
+    }
+
+    /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
+    pub fn set_refuse_commands(&mut self, refuse: bool) {
+        self.refuse_commands = refuse;
+    }
+
     /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).
     pub fn before_tick(&mut self, kingdom: &mut Kingdom) {
         let mut inputs = std::mem::take(&mut self.inputs);
@@ -144,6 +164,7 @@ impl WorldBridge {
             match input {
                 WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
                     Ok(city) => {
+                        self.journaled.push(JournalInput::FoundCity { player });
                         tracing::info!(%player, %city, "city founded");
                         self.own.online(kingdom, &self.net, session, player);
                     }
@@ -190,7 +211,22 @@ impl WorldBridge {
                     request_id,
                     body,
                 } => match command_from_wire(&body, unit_types) {
+                    Ok(_) if self.refuse_commands => {
+                        let _ = self.net.reply(
+                            session,
+                            request_id,
+                            &ServerMessage::from(CommandResult {
+                                outcome: saving_behind(),
+                            }),
+                        );
+                        *self.answered.entry(session).or_default() += 1;
+                    }
                     Ok(command) => {
+                        self.journaled.push(JournalInput::Command {
+                            player,
+                            request_id,
+                            command: command.clone(),
+                        });
                         kingdom.submit(player, request_id, command);
                         self.pending
                             .entry((player, request_id))

@@ -44,6 +44,7 @@
 pub mod config;
 pub mod coordination;
 pub mod error;
+pub mod journal;
 pub mod mail;
 pub mod migrate;
 pub mod mongo;

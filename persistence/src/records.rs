@@ -780,6 +780,8 @@ pub enum RespawnRecord {
     Field {
         /// Due tick.
         due: u64,
+        /// Sequence number (seeds the respawn's RNG; older documents lack it: their position).
+        seq: u64,
         /// Resource kind.
         resource: ResourceKind,
         /// Zone level.
@@ -789,6 +791,8 @@ pub enum RespawnRecord {
     Monster {
         /// Due tick.
         due: u64,
+        /// Sequence number (seeds the respawn's RNG; older documents lack it: their position).
+        seq: u64,
         /// Monster kind index.
         kind: u16,
         /// Zone level.
@@ -811,6 +815,17 @@ pub struct WorldMetaRecord {
     pub battles: u64,
     /// Pending respawns in due order.
     pub respawns: Vec<RespawnRecord>,
+    /// The sequence number the next respawn gets (older documents lack it: 0, raised past the
+    /// saved respawns on load).
+    pub respawn_next_seq: u64,
+    /// Number of the config in force: 1 for the config the world started with, +1 per reload
+    /// (older documents lack it: 1).
+    pub config_number: u32,
+    /// Commands a tick left waiting for a later tick's route budget, in the journal's command
+    /// encoding ([`crate::journal::encode_waiting`]); empty in older documents.
+    pub waiting_commands: Vec<u8>,
+    /// The sequence number the next submitted command gets (older documents lack it: 0).
+    pub command_next_seq: u64,
 }
 
 impl Record for WorldMetaRecord {
@@ -832,18 +847,28 @@ impl Record for WorldMetaRecord {
                 Bson::Document(match *r {
                     RespawnRecord::Field {
                         due,
+                        seq,
                         resource,
                         zone,
                     } => {
-                        doc! { "due": due as i64, "resource": resource.name(), "zone": i32::from(zone) }
+                        doc! { "due": due as i64, "seq": seq as i64, "resource": resource.name(), "zone": i32::from(zone) }
                     }
-                    RespawnRecord::Monster { due, kind, zone } => {
-                        doc! { "due": due as i64, "monster": i32::from(kind), "zone": i32::from(zone) }
+                    RespawnRecord::Monster {
+                        due,
+                        seq,
+                        kind,
+                        zone,
+                    } => {
+                        doc! { "due": due as i64, "seq": seq as i64, "monster": i32::from(kind), "zone": i32::from(zone) }
                     }
                 })
             })
             .collect();
         doc.insert("respawns", respawns);
+        doc.insert("respawn_next_seq", self.respawn_next_seq as i64);
+        doc.insert("config_number", i64::from(self.config_number));
+        doc.insert("waiting_commands", binary(self.waiting_commands.clone()));
+        doc.insert("command_next_seq", self.command_next_seq as i64);
     }
     fn decode(doc: &Document) -> Result<Self, String> {
         let respawns = get_array(doc, "respawns")?
@@ -855,15 +880,20 @@ impl Record for WorldMetaRecord {
                 };
                 let due = get_u64(d, "due").map_err(|e| format!("respawns[{i}]: {e}"))?;
                 let zone = get_bounded(d, "zone").map_err(|e| format!("respawns[{i}]: {e}"))?;
+                let seq = get_opt_u64(d, "seq")
+                    .map_err(|e| format!("respawns[{i}]: {e}"))?
+                    .unwrap_or(i as u64);
                 if let Ok(name) = get_str(d, "resource") {
                     Ok(RespawnRecord::Field {
                         due,
+                        seq,
                         resource: resource_from_name(name)?,
                         zone,
                     })
                 } else {
                     Ok(RespawnRecord::Monster {
                         due,
+                        seq,
                         kind: get_bounded(d, "monster")
                             .map_err(|e| format!("respawns[{i}]: {e}"))?,
                         zone,
@@ -878,6 +908,17 @@ impl Record for WorldMetaRecord {
             next_object_id: get_u64(doc, "next_object_id")?,
             battles: get_u64(doc, "battles")?,
             respawns,
+            respawn_next_seq: get_opt_u64(doc, "respawn_next_seq")?.unwrap_or(0),
+            config_number: match get_opt_u64(doc, "config_number")? {
+                None => 1,
+                Some(n) => u32::try_from(n)
+                    .map_err(|_| format!("field config_number: value {n} out of range"))?,
+            },
+            waiting_commands: match doc.get("waiting_commands") {
+                None | Some(Bson::Null) => Vec::new(),
+                Some(_) => get_binary(doc, "waiting_commands")?.to_vec(),
+            },
+            command_next_seq: get_opt_u64(doc, "command_next_seq")?.unwrap_or(0),
         })
     }
 }
@@ -1054,15 +1095,21 @@ mod tests {
             respawns: vec![
                 RespawnRecord::Field {
                     due: 7,
+                    seq: u64::MAX,
                     resource: ResourceKind::Wood,
                     zone: 2,
                 },
                 RespawnRecord::Monster {
                     due: 8,
+                    seq: 4,
                     kind: 1,
                     zone: 3,
                 },
             ],
+            respawn_next_seq: 12,
+            config_number: 7,
+            waiting_commands: vec![1, 2, 3],
+            command_next_seq: u64::MAX,
         });
         roundtrip(TerrainRecord {
             width: 2,
@@ -1072,6 +1119,56 @@ mod tests {
         roundtrip(FreeSlotsRecord {
             slots: vec![ObjectId(1), ObjectId(u64::MAX)],
         });
+    }
+
+    #[test]
+    fn world_meta_from_before_exact_restores_reads_with_defaults() {
+        let mut d = StoredDoc::from_record(
+            KingdomId(1),
+            &WorldMetaRecord {
+                tick: 1,
+                seed: 2,
+                config_version: "x".into(),
+                next_object_id: 1,
+                battles: 0,
+                respawns: vec![RespawnRecord::Monster {
+                    due: 3,
+                    seq: 9,
+                    kind: 0,
+                    zone: 1,
+                }],
+                respawn_next_seq: 10,
+                config_number: 4,
+                waiting_commands: vec![1],
+                command_next_seq: 5,
+            },
+        );
+        for f in [
+            "respawn_next_seq",
+            "config_number",
+            "waiting_commands",
+            "command_next_seq",
+        ] {
+            d.body.remove(f);
+        }
+        if let Some(Bson::Array(a)) = d.body.get_mut("respawns")
+            && let Some(Bson::Document(r)) = a.first_mut()
+        {
+            r.remove("seq");
+        }
+        let m = d.decode::<WorldMetaRecord>().expect("older meta decodes");
+        assert_eq!(m.config_number, 1);
+        assert_eq!((m.respawn_next_seq, m.command_next_seq), (0, 0));
+        assert!(m.waiting_commands.is_empty());
+        assert_eq!(
+            m.respawns,
+            vec![RespawnRecord::Monster {
+                due: 3,
+                seq: 0,
+                kind: 0,
+                zone: 1
+            }]
+        );
     }
 
     #[test]
@@ -1085,6 +1182,10 @@ mod tests {
                 next_object_id: 1,
                 battles: 0,
                 respawns: Vec::new(),
+                respawn_next_seq: 0,
+                config_number: 1,
+                waiting_commands: Vec::new(),
+                command_next_seq: 0,
             },
         );
         d.body.insert("tick", "soon");

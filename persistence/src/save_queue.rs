@@ -220,6 +220,16 @@ impl SaveQueue {
         Ok(())
     }
 
+    /// Sequence number of the newest submission (submissions are numbered from 1).
+    pub fn submitted_seq(&self) -> u64 {
+        self.shared.gate.lock().map_or(0, |g| g.last_seq)
+    }
+
+    /// Every submission up to this sequence number is durably written.
+    pub fn durable_seq(&self) -> u64 {
+        *self.shared.written.borrow()
+    }
+
     /// Waits until every submission made before this call is durably written. Fails with the
     /// stale-epoch error if the queue was fenced out, or when it was shut down with data unsaved.
     pub async fn flush(&self) -> Result<(), StoreError> {

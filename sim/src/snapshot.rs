@@ -11,6 +11,7 @@ use bevy_ecs::prelude::*;
 
 use crate::city::{City, FreeCitySlots, PlayerRecord, Players};
 use crate::clock::Tick;
+use crate::command::{CommandInbox, Submitted};
 use crate::config::Assets;
 use crate::gather::Gatherer;
 use crate::kingdom::Kingdom;
@@ -76,8 +77,16 @@ pub struct WorldMeta {
     pub battles: u64,
     /// Pending respawns: (due tick, sequence, what).
     pub respawns: Vec<(u64, u64, Respawn)>,
+    /// The sequence number the next respawn gets (seeds its RNG).
+    pub respawn_next_seq: u64,
     /// Free city slots in the order founding draws from them.
     pub free_city_slots: Vec<ObjectId>,
+    /// Version of the config in force (1 for the config the world started with; +1 per reload).
+    pub config_version: u32,
+    /// Commands accepted and left waiting for a later tick's route budget, in sequence order.
+    pub waiting_commands: Vec<Submitted>,
+    /// The sequence number the next submitted command gets.
+    pub command_next_seq: u64,
 }
 
 /// The whole world.
@@ -239,6 +248,7 @@ impl Kingdom {
     /// World scalars and queues.
     pub fn export_meta(&self) -> WorldMeta {
         let respawns = self.world.resource::<Respawns>();
+        let inbox = self.world.get_resource::<CommandInbox>();
         WorldMeta {
             seed: self.world.resource::<WorldSeed>().0,
             tick: self.world.resource::<Tick>().0,
@@ -252,7 +262,11 @@ impl Kingdom {
                 .iter()
                 .map(|(&(due, seq), what)| (due, seq, *what))
                 .collect(),
+            respawn_next_seq: respawns.next_seq(),
             free_city_slots: self.world.resource::<FreeCitySlots>().0.clone(),
+            config_version: self.config().version,
+            waiting_commands: inbox.map_or_else(Vec::new, |i| i.waiting().iter().cloned().collect()),
+            command_next_seq: inbox.map_or(0, CommandInbox::next_seq),
         }
     }
 
@@ -295,8 +309,8 @@ impl Kingdom {
             .collect()
     }
 
-    /// The whole world as plain data.
-    pub fn export_state(&mut self) -> WorldState {
+    /// The ids of every map object and march.
+    pub fn entity_ids(&mut self) -> BTreeSet<ObjectId> {
         let mut ids: BTreeSet<ObjectId> = self
             .world
             .query::<&MapObject>()
@@ -304,6 +318,12 @@ impl Kingdom {
             .map(|o| o.id)
             .collect();
         ids.extend(self.world.query::<&March>().iter(&self.world).map(|m| m.id));
+        ids
+    }
+
+    /// The whole world as plain data.
+    pub fn export_state(&mut self) -> WorldState {
+        let ids = self.entity_ids();
         let (objects, marches) = self.export_entities(&ids);
         WorldState {
             meta: self.export_meta(),
@@ -314,7 +334,9 @@ impl Kingdom {
         }
     }
 
-    /// Rebuilds a kingdom from stored state, running on `assets` (config version 1 again).
+    /// Rebuilds a kingdom from stored state, running on `assets` under the saved config version.
+    /// Nothing is renumbered: respawns and waiting commands keep their sequence numbers, so the
+    /// rebuilt world hashes the same and evolves identically.
     pub fn from_state(assets: Arc<Assets>, state: WorldState) -> Result<Kingdom, RestoreError> {
         let WorldState {
             meta,
@@ -420,11 +442,14 @@ impl Kingdom {
         world.insert_resource(timers);
         world.insert_resource(Players(records));
         world.insert_resource(FreeCitySlots(meta.free_city_slots));
-        let mut respawns = Respawns::default();
-        for (due, _seq, what) in meta.respawns {
-            respawns.schedule(due, what);
-        }
-        world.insert_resource(respawns);
+        world.insert_resource(Respawns::restore(meta.respawns, meta.respawn_next_seq));
+        world.insert_resource(CommandInbox::restore(
+            meta.waiting_commands,
+            meta.command_next_seq,
+        ));
+        world
+            .resource_mut::<crate::active_config::ActiveConfig>()
+            .version = meta.config_version.max(1);
         world.insert_resource(NextObjectId(meta.next_object_id));
         world.insert_resource(Tick(meta.tick));
         world.insert_resource(BattleCounter(meta.battles));

@@ -8,6 +8,7 @@ use bevy_ecs::prelude::*;
 use crate::active_config::ActiveConfig;
 use crate::city::{City, FreeCitySlots, Players};
 use crate::clock::Tick;
+use crate::command::{Command, CommandInbox, Submitted};
 use crate::gather::Gatherer;
 use crate::map::{
     CitySlot, MapObject, Monster, NextObjectId, ResourceField, Respawn, Respawns, Terrain,
@@ -77,7 +78,36 @@ fn march_bytes(m: &March, clock: Option<&MarchClock>) -> Vec<u8> {
     b
 }
 
-/// BLAKE3 over tick, seed, config, terrain, players, respawn queue and every map object, city and
+/// A command waiting for a later tick: sender, request id and the command itself.
+fn waiting_command_bytes(s: &Submitted) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64);
+    b.extend_from_slice(&s.player.0.to_le_bytes());
+    b.extend_from_slice(&s.request_id.to_le_bytes());
+    match &s.command {
+        Command::SendMarch {
+            troops: t,
+            target,
+            mission,
+        } => {
+            b.push(1);
+            troops(&mut b, t);
+            b.extend_from_slice(&target.0.to_le_bytes());
+            b.push(*mission as u8);
+        }
+        Command::Recall { march } => {
+            b.push(2);
+            b.extend_from_slice(&march.0.to_le_bytes());
+        }
+        Command::RelocateCity { to } => {
+            b.push(3);
+            pos(&mut b, *to);
+        }
+    }
+    b
+}
+
+/// BLAKE3 over tick, seed, config, terrain, players, respawn queue, commands waiting for a later
+/// tick and every map object, city and
 /// march (in [`ObjectId`] order).
 pub fn state_hash(world: &mut World) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
@@ -117,6 +147,16 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
                 h.update(&[zone])
             }
         };
+    }
+
+    h.update(&world.resource::<Respawns>().next_seq().to_le_bytes());
+    // Waiting commands in their order; their sequence numbers (and the counter) only order them
+    // among themselves and later submissions, so their absolute values are not state.
+    if let Some(inbox) = world.get_resource::<CommandInbox>() {
+        h.update(&(inbox.waiting().len() as u64).to_le_bytes());
+        for s in inbox.waiting() {
+            h.update(&waiting_command_bytes(s));
+        }
     }
 
     let mut objects: Vec<(ObjectId, Vec<u8>)> = world

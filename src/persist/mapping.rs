@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use dominion_persistence::journal::{decode_waiting, encode_waiting};
 use dominion_persistence::{
     FreeSlotsRecord, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord,
     PlayerRecord, RespawnRecord, TerrainRecord, WorldMetaRecord,
@@ -157,15 +158,25 @@ pub fn meta_record(m: &WorldMeta, config_digest: &str) -> WorldMetaRecord {
         respawns: m
             .respawns
             .iter()
-            .map(|&(due, _, what)| match what {
+            .map(|&(due, seq, what)| match what {
                 Respawn::Field { kind, zone } => RespawnRecord::Field {
                     due,
+                    seq,
                     resource: kind,
                     zone,
                 },
-                Respawn::Monster { kind, zone } => RespawnRecord::Monster { due, kind, zone },
+                Respawn::Monster { kind, zone } => RespawnRecord::Monster {
+                    due,
+                    seq,
+                    kind,
+                    zone,
+                },
             })
             .collect(),
+        respawn_next_seq: m.respawn_next_seq,
+        config_number: m.config_version,
+        waiting_commands: encode_waiting(&m.waiting_commands),
+        command_next_seq: m.command_next_seq,
     }
 }
 
@@ -274,26 +285,34 @@ pub fn world_from_records(stored: StoredWorld) -> Result<WorldState, String> {
             respawns: meta
                 .respawns
                 .iter()
-                .enumerate()
-                .map(|(seq, r)| match *r {
+                .map(|r| match *r {
                     RespawnRecord::Field {
                         due,
+                        seq,
                         resource,
                         zone,
                     } => (
                         due,
-                        seq as u64,
+                        seq,
                         Respawn::Field {
                             kind: resource,
                             zone,
                         },
                     ),
-                    RespawnRecord::Monster { due, kind, zone } => {
-                        (due, seq as u64, Respawn::Monster { kind, zone })
-                    }
+                    RespawnRecord::Monster {
+                        due,
+                        seq,
+                        kind,
+                        zone,
+                    } => (due, seq, Respawn::Monster { kind, zone }),
                 })
                 .collect(),
+            respawn_next_seq: meta.respawn_next_seq,
             free_city_slots: free_slots.slots,
+            config_version: meta.config_number,
+            waiting_commands: decode_waiting(&meta.waiting_commands)
+                .map_err(|e| format!("world meta: waiting commands: {e}"))?,
+            command_next_seq: meta.command_next_seq,
         },
         terrain,
         objects: out_objects,

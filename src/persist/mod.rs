@@ -4,7 +4,7 @@
 
 mod mapping;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +16,7 @@ use dominion_persistence::{
 use dominion_sim::Kingdom;
 use dominion_sim::config::Assets;
 use dominion_sim::snapshot::WorldState;
+use dominion_sim::types::ObjectId;
 
 pub use mapping::{StoredWorld, digest_hex, world_from_records};
 use mapping::{free_slots_record, march_record, meta_record, object_records, terrain_record};
@@ -72,6 +73,10 @@ pub struct Persister {
     interval_ticks: u64,
     last_save_tick: u64,
     config_digest: String,
+    /// Saves queued and not yet known durable: (queue sequence number, tick).
+    unconfirmed: std::collections::VecDeque<(u64, u64)>,
+    /// Tick of the newest save known durable.
+    durable_tick: Option<u64>,
 }
 
 impl Persister {
@@ -84,6 +89,28 @@ impl Persister {
         interval_ticks: u64,
         world: &mut Kingdom,
     ) -> Persister {
+        Persister::start_after_replay(
+            store,
+            kingdom,
+            epoch,
+            interval_ticks,
+            world,
+            &BTreeSet::new(),
+        )
+    }
+
+    /// [`start`](Self::start) for a world loaded and then moved on by a journal replay: the
+    /// objects and marches of the save that are gone from the world (`loaded` minus what exists
+    /// now) are deleted in the same first batch that writes the whole world, so the store never
+    /// holds the new world with ghosts of the old one.
+    pub fn start_after_replay(
+        store: Arc<dyn Store>,
+        kingdom: KingdomId,
+        epoch: u64,
+        interval_ticks: u64,
+        world: &mut Kingdom,
+        loaded: &BTreeSet<ObjectId>,
+    ) -> Persister {
         let queue = SaveQueue::spawn(store, kingdom, epoch, SaveQueueConfig::default());
         world.track_changes();
         let config_digest = digest_hex(&world.config().assets.digest);
@@ -93,9 +120,17 @@ impl Persister {
             interval_ticks: interval_ticks.max(1),
             last_save_tick: world.tick_count(),
             config_digest,
+            unconfirmed: std::collections::VecDeque::new(),
+            durable_tick: None,
         };
         // The terrain never changes: written once with the first save.
         let mut first = WriteBatch::new(kingdom);
+        let now = world.entity_ids();
+        for id in loaded.difference(&now) {
+            let key = id.0.to_string();
+            first.delete::<MapObjectRecord>(&key);
+            first.delete::<MarchRecord>(&key);
+        }
         first.upsert(terrain_record(
             world.world.resource::<dominion_sim::map::Terrain>(),
         ));
@@ -109,10 +144,27 @@ impl Persister {
     }
 
     /// Saves if a save interval has passed since the last save. Never waits on the database.
-    pub fn after_tick(&mut self, world: &mut Kingdom) {
+    /// Returns whether a save was queued.
+    pub fn after_tick(&mut self, world: &mut Kingdom) -> bool {
         if world.tick_count() >= self.last_save_tick + self.interval_ticks {
             self.save_changes(world, WriteBatch::new(self.kingdom));
+            return true;
         }
+        false
+    }
+
+    /// The tick of the newest save known to be durable (the store holds the world as it was
+    /// after that tick), if any. Never waits.
+    pub fn durable_tick(&mut self) -> Option<u64> {
+        let durable = self.queue.durable_seq();
+        while let Some(&(seq, tick)) = self.unconfirmed.front() {
+            if seq > durable {
+                break;
+            }
+            self.durable_tick = Some(tick);
+            self.unconfirmed.pop_front();
+        }
+        self.durable_tick
     }
 
     /// Queues everything changed since the last save, plus the world meta.
@@ -158,8 +210,11 @@ impl Persister {
         }
         batch.upsert(meta_record(&meta, &self.config_digest));
         let ops = batch.len();
-        if let Err(e) = self.queue.submit(batch) {
-            tracing::error!("saving tick {} failed: {e}", meta.tick);
+        match self.queue.submit(batch) {
+            Ok(()) => self
+                .unconfirmed
+                .push_back((self.queue.submitted_seq(), meta.tick)),
+            Err(e) => tracing::error!("saving tick {} failed: {e}", meta.tick),
         }
         self.last_save_tick = meta.tick;
         tracing::debug!(

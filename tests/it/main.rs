@@ -1,8 +1,11 @@
 //! Integration tests of the `dominion` server, linked as one binary.
 
 mod assets_golden;
+mod crash_recovery;
+mod exact_restore;
 mod fair_inbox;
 mod hot_reload;
+mod journal_replay;
 mod login;
 mod mail;
 mod map_determinism;

@@ -116,6 +116,10 @@ async fn records_round_trip_upsert_and_delete(h: StoreHarness) {
         next_object_id: 77,
         battles: 5,
         respawns: Vec::new(),
+        respawn_next_seq: 3,
+        config_number: 2,
+        waiting_commands: vec![0, 0, 0, 0],
+        command_next_seq: 9,
     };
     b.upsert(meta.clone());
     assert_eq!(b.len(), 61);

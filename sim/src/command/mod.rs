@@ -2,6 +2,8 @@
 //! start of the next tick in arrival order. Each is validated; a refused command is answered with
 //! a specific [`Refusal`] and changes nothing.
 
+mod waiting;
+
 use std::collections::VecDeque;
 
 use bevy_ecs::prelude::*;

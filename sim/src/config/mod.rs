@@ -71,6 +71,9 @@ pub struct Assets {
     pub aoi: AoiConfig,
     /// BLAKE3 of the source texts; equal digests mean identical configs.
     pub digest: [u8; 32],
+    /// The source texts this config was parsed from (the files of [`ASSET_FILES`] present), so
+    /// hosts can keep a config by its digest and replay a world on exactly it.
+    pub sources: std::sync::Arc<AssetFiles>,
 }
 
 impl Assets {
@@ -169,6 +172,12 @@ impl Assets {
                 cities,
                 aoi: aoi.unwrap_or_default(),
                 digest,
+                sources: std::sync::Arc::new(
+                    ASSET_FILES
+                        .iter()
+                        .filter_map(|f| Some(((*f).to_owned(), files.get(*f)?.clone())))
+                        .collect(),
+                ),
             }),
             _ => {
                 if errors.is_empty() {

@@ -46,6 +46,26 @@ impl Respawns {
         self.queue.insert((due, self.next_seq), what);
         self.next_seq += 1;
     }
+
+    /// The sequence number the next [`schedule`](Self::schedule) hands out (saved with the
+    /// queue: the respawn RNG is seeded from it).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Rebuilds a saved queue exactly: entries keep their sequence numbers, and the counter goes
+    /// on from `next_seq` (raised past every saved entry, for saves that predate it).
+    pub fn restore(entries: impl IntoIterator<Item = (u64, u64, Respawn)>, next_seq: u64) -> Self {
+        let queue: BTreeMap<(u64, u64), Respawn> = entries
+            .into_iter()
+            .map(|(due, seq, what)| ((due, seq), what))
+            .collect();
+        let past_saved = queue.keys().map(|&(_, seq)| seq + 1).max().unwrap_or(0);
+        Respawns {
+            queue,
+            next_seq: next_seq.max(past_saved),
+        }
+    }
 }
 
 /// Bounding rectangle `(x0, y0, x1, y1)` of each zone level's tiles (index = level), so a respawn

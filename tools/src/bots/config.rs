@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use dominion_net::proto::CommandOutcome;
 use dominion_net::transport::tls::Fingerprint;
 
 use super::scenario::{CommandMix, ScenarioConfig};
@@ -42,6 +43,9 @@ pub struct BotsConfig {
     pub scenario: ScenarioConfig,
     /// Progress display.
     pub progress: Progress,
+    /// Where every command the server reported as done goes, as (player id, outcome), when a
+    /// caller wants to check later that the server kept them (the crash tests).
+    pub successes: Option<tokio::sync::mpsc::UnboundedSender<(u64, CommandOutcome)>>,
 }
 
 impl BotsConfig {
@@ -59,6 +63,7 @@ impl BotsConfig {
             connect_timeout: Duration::from_secs(15),
             scenario: ScenarioConfig::default(),
             progress: Progress::Off,
+            successes: None,
         }
     }
 

@@ -271,7 +271,7 @@ async fn run_bot(index: usize, endpoint: quinn::Endpoint, shared: Arc<Shared>, d
             }
         }
         tokio::join!(
-            command_loop(&client, &bot, &shared, deadline, &answered),
+            command_loop(&client, &bot, &shared, deadline, &answered, me),
             pan_loop(&client, &bot, &shared, deadline, &resync),
         );
     };
@@ -401,6 +401,7 @@ async fn command_loop(
     shared: &Shared,
     deadline: Instant,
     answered: &AtomicBool,
+    me: PlayerId,
 ) {
     let mut next = Instant::now() + lock(bot).first_command_delay();
     let mut seen = 0u64;
@@ -419,6 +420,11 @@ async fn command_loop(
                 shared.stats().outcome(&outcome, t.elapsed());
                 shared.answered.fetch_add(1, Ordering::Relaxed);
                 answered.store(true, Ordering::Relaxed);
+                if let Some(log) = &shared.config.successes
+                    && !matches!(outcome, CommandOutcome::Refused { .. })
+                {
+                    let _ = log.send((me.0, outcome.clone()));
+                }
                 match &outcome {
                     CommandOutcome::MarchSent { march_id: id, .. }
                     | CommandOutcome::Relocated { city_id: id, .. } => {
