@@ -22,6 +22,7 @@
 //!   already waiting for one tick has the next one refused, not dropped.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use dominion_net::proto::{CommandBody, SetViewport};
 use dominion_net::transport::SessionId;
@@ -93,6 +94,8 @@ pub enum WorldInput {
         request_id: u32,
         /// The validated wire command.
         body: CommandBody,
+        /// When the gateway queued it (for `dominion_command_server_seconds`).
+        received: Instant,
     },
 }
 
@@ -169,6 +172,7 @@ enum Queued {
     Command {
         player: PlayerId,
         request_id: u32,
+        received: Instant,
         body: CommandBody,
     },
 }
@@ -275,6 +279,7 @@ impl Inbox {
             player,
             request_id,
             body,
+            received: Instant::now(),
         });
         self.queued_total += 1;
         Self::enter_ring(&mut self.ring, session, s);
@@ -391,11 +396,13 @@ impl Inbox {
                     player,
                     request_id,
                     body,
+                    received,
                 } => WorldInput::Command {
                     player,
                     session,
                     request_id,
                     body,
+                    received,
                 },
             });
             if s.queue.is_empty() {
@@ -718,17 +725,17 @@ mod tests {
         let out = drain(&mut inbox);
         assert_eq!(commands(&out), vec![(1, 0), (1, 1)]);
         assert_eq!(out.len(), 2, "no viewport, no close yet: {out:?}");
-        assert_eq!(
-            drain(&mut inbox),
-            vec![
-                WorldInput::Command {
-                    player: P,
-                    session: a,
-                    request_id: 2,
-                    body: recall(1)
-                },
-                WorldInput::SessionClosed { session: a }
-            ]
+        let out = drain(&mut inbox);
+        assert_eq!(commands(&out), vec![(1, 2)]);
+        assert!(
+            matches!(
+                &out[..],
+                [
+                    WorldInput::Command { player: P, body, .. },
+                    WorldInput::SessionClosed { session }
+                ] if *body == recall(1) && *session == a
+            ),
+            "{out:?}"
         );
         assert_eq!(inbox.sessions(), 0);
     }

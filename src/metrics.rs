@@ -22,6 +22,8 @@ pub struct Metrics {
     pub phase_seconds: HistogramVec,
     /// Duration of whole ticks.
     pub tick_seconds: Histogram,
+    /// Time a command spends in the server: from the gateway queueing it to its reply pushed.
+    pub command_server_seconds: Histogram,
     /// Duration of each system set of the tick (`dominion_sim::timing`), and of the world
     /// bridge's two steps around it (`bridge_inbox`: commands and viewports in; `bridge_push`:
     /// results and AOI deltas out).
@@ -102,6 +104,14 @@ impl Metrics {
             &["system"],
         )
         .expect("static metric definition");
+        let command_server_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "command_server_seconds",
+                "Time a command spends in the server, from the gateway queueing it to its reply pushed",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("static buckets")),
+        )
+        .expect("static metric definition");
         let tick_seconds = Histogram::with_opts(
             HistogramOpts::new("tick_seconds", "Duration of whole ticks").buckets(buckets),
         )
@@ -111,6 +121,7 @@ impl Metrics {
         let m = Metrics {
             phase_seconds,
             system_seconds,
+            command_server_seconds,
             tick_seconds,
             ticks: counter("ticks_total", "Ticks run"),
             tick_overruns: counter(
@@ -214,6 +225,7 @@ impl Metrics {
         for c in [
             Box::new(m.phase_seconds.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.system_seconds.clone()),
+            Box::new(m.command_server_seconds.clone()),
             Box::new(m.tick_seconds.clone()),
             Box::new(m.ticks.clone()),
             Box::new(m.tick_overruns.clone()),

@@ -145,6 +145,9 @@ pub fn run_ticks(
             let t = Instant::now();
             b.after_tick(kingdom, &events);
             metrics.observe_system("bridge_push", t.elapsed());
+            for spent in b.take_command_latencies() {
+                metrics.command_server_seconds.observe(spent.as_secs_f64());
+            }
         }
         for event in events {
             if let WorldEvent::ConfigApplied { version, tick } = event {

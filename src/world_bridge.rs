@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use dominion_net::proto::delta::encode_batch;
 use dominion_net::proto::{CommandBody, CommandResult, ServerMessage, SetViewport, ViewportSet};
@@ -79,9 +80,13 @@ pub struct WorldBridge {
     net: ServerHandle,
     /// Where to send each pending command's result: sessions in submit order per (player,
     /// request id), so a client reusing a request id still gets every answer.
-    pending: HashMap<(PlayerId, u32), VecDeque<SessionId>>,
+    /// (with when the gateway queued each).
+    pending: HashMap<(PlayerId, u32), VecDeque<(SessionId, Instant)>>,
     /// Commands answered since the inbox was last told.
     answered: HashMap<SessionId, u32>,
+    /// How long each command answered since the last [`WorldBridge::take_command_latencies`]
+    /// spent in the server, from the gateway queueing it to its reply being pushed.
+    latencies: Vec<Duration>,
     /// This tick's inputs (the buffer is kept between ticks).
     inputs: Vec<WorldInput>,
     /// The inbox's counters as of the last drain.
@@ -112,6 +117,7 @@ impl WorldBridge {
                 inbox: inbox.clone(),
                 net,
                 pending: HashMap::new(),
+                latencies: Vec::new(),
                 answered: HashMap::new(),
                 inputs: Vec::new(),
                 stats: InboxStats::default(),
@@ -210,6 +216,7 @@ impl WorldBridge {
                     session,
                     request_id,
                     body,
+                    received,
                 } => match command_from_wire(&body, unit_types) {
                     Ok(_) if self.refuse_commands => {
                         let _ = self.net.reply(
@@ -219,6 +226,7 @@ impl WorldBridge {
                                 outcome: saving_behind(),
                             }),
                         );
+                        self.latencies.push(received.elapsed());
                         *self.answered.entry(session).or_default() += 1;
                     }
                     Ok(command) => {
@@ -231,7 +239,7 @@ impl WorldBridge {
                         self.pending
                             .entry((player, request_id))
                             .or_default()
-                            .push_back(session);
+                            .push_back((session, received));
                     }
                     Err(outcome) => {
                         let _ = self.net.reply(
@@ -239,6 +247,7 @@ impl WorldBridge {
                             request_id,
                             &ServerMessage::from(CommandResult { outcome }),
                         );
+                        self.latencies.push(received.elapsed());
                         *self.answered.entry(session).or_default() += 1;
                     }
                 },
@@ -277,7 +286,7 @@ impl WorldBridge {
                 request_id,
                 result,
             } = event
-                && let Some(session) = self.take_pending(*player, *request_id)
+                && let Some((session, received)) = self.take_pending(*player, *request_id)
             {
                 // A session that closed meanwhile simply misses its reply.
                 let _ = self.net.reply(
@@ -287,6 +296,7 @@ impl WorldBridge {
                         outcome: outcome_to_wire(result),
                     }),
                 );
+                self.latencies.push(received.elapsed());
                 *self.answered.entry(session).or_default() += 1;
             }
         }
@@ -298,7 +308,13 @@ impl WorldBridge {
         }
     }
 
-    fn take_pending(&mut self, player: PlayerId, request_id: u32) -> Option<SessionId> {
+    /// How long each command answered since the last call spent in the server (gateway queue
+    /// to reply pushed); empties the list.
+    pub fn take_command_latencies(&mut self) -> Vec<Duration> {
+        std::mem::take(&mut self.latencies)
+    }
+
+    fn take_pending(&mut self, player: PlayerId, request_id: u32) -> Option<(SessionId, Instant)> {
         let key = (player, request_id);
         let sessions = self.pending.get_mut(&key)?;
         let session = sessions.pop_front();

@@ -60,6 +60,12 @@ paste "$DATA/before" "$DATA/after" | awk -v n="$ticks" '
       if (p99 == "" && c >= n * 0.99) p99 = le }
     END { print "tick p50 <= " p50 " s, p99 <= " p99 " s (histogram bucket bounds)" }'
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_(sum|count)' || true
+# A command's time inside the server (gateway queue to reply pushed), whole run, bucket bounds.
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_command_server_seconds_bucket' | awk '
+    { match($1, /le="[^"]+"/); le[NR] = substr($1, RSTART + 4, RLENGTH - 5); c[NR] = $2; n = $2 }
+    END { for (i = 1; i <= NR; i++) { if (p50 == "" && c[i] >= n * 0.50) p50 = le[i]
+                                      if (p99 == "" && c[i] >= n * 0.99) p99 = le[i] }
+          print "command in server (gateway to reply): p50 <= " p50 " s, p99 <= " p99 " s, n=" n }'
 for m in dominion_route_orders_total dominion_route_searches_total dominion_inbox_refused_total; do
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep "^$m" || true
 done

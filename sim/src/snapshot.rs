@@ -265,7 +265,8 @@ impl Kingdom {
             respawn_next_seq: respawns.next_seq(),
             free_city_slots: self.world.resource::<FreeCitySlots>().0.clone(),
             config_version: self.config().version,
-            waiting_commands: inbox.map_or_else(Vec::new, |i| i.waiting().iter().cloned().collect()),
+            waiting_commands: inbox
+                .map_or_else(Vec::new, |i| i.waiting().iter().cloned().collect()),
             command_next_seq: inbox.map_or(0, CommandInbox::next_seq),
         }
     }
