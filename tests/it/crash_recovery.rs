@@ -21,7 +21,9 @@ use dominion_sim::state_hash::hex;
 use dominion_sim::types::PlayerId;
 use dominion_tools::bots::BotsConfig;
 
-use crate::support::{ServerProcess, dominion_bin, parse_ok, small_asset_files, write_assets};
+use crate::support::{
+    dominion_bin, parse_ok, runtime, small_asset_files, start_game_server_within, write_assets,
+};
 
 const SEED: u64 = 5;
 
@@ -42,45 +44,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Starts a server like `support::start_game_server`, waiting up to `patience` for it to come up: after
-/// a kill -9 against MongoDB, the killed instance's open transaction holds its locks until the
-/// server expires it (60 s by default), so a restart may wait that long for the epoch.
-fn start_patiently(
-    dir: &Path,
-    extra: &[&str],
-    patience: Duration,
-) -> (
-    ServerProcess,
-    std::net::SocketAddr,
-    dominion_net::transport::tls::Fingerprint,
-) {
-    let assets = dir.join("assets");
-    if !assets.exists() {
-        write_assets(&assets, &small_asset_files(200));
-    }
-    let data = dir.join("data");
-    let mut args = vec![
-        "--assets",
-        assets.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let mut server = ServerProcess::start(&args);
-    server.wait_for("QUIC on ", patience);
-    let (addr, fp) = server.quic_endpoint();
-    server.wait_for("kingdom running", patience);
-    (server, addr, fp)
 }
 
 /// A killed instance's open transaction keeps its locks until the server expires it: MongoDB
@@ -209,7 +172,7 @@ fn crash_rounds(store: Option<&str>, rounds: usize) -> (tempfile::TempDir, u64, 
     let mut acked: Vec<(u64, CommandOutcome)> = Vec::new();
     let mut recoveries = BTreeMap::new();
     for round in 0..rounds {
-        let (mut server, addr, fp) = start_patiently(dir.path(), &args, patience);
+        let (mut server, addr, fp) = start_game_server_within(dir.path(), &args, patience);
         let (t, h) = recovered(&server.wait_for("recovered at tick", Duration::from_secs(5)));
         recoveries.insert(t, h);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -248,7 +211,7 @@ fn crash_rounds(store: Option<&str>, rounds: usize) -> (tempfile::TempDir, u64, 
         "the bots got no command through in {rounds} rounds"
     );
     // The last restart recovers from the last kill; then a clean stop.
-    let (mut server, _, _) = start_patiently(dir.path(), &args, patience);
+    let (mut server, _, _) = start_game_server_within(dir.path(), &args, patience);
     let (tick, hash) = recovered(&server.wait_for("recovered at tick", Duration::from_secs(60)));
     recoveries.insert(tick, hash.clone());
     let (status, lines) = server.terminate();

@@ -8,7 +8,7 @@ use dominion_net::client::{Client, ClientOptions};
 use dominion_net::proto::{CommandBody, CommandOutcome, ErrorCode, Login, ServerMessage};
 use dominion_sim::types::PlayerId;
 
-use crate::support::start_game_server;
+use crate::support::{runtime, start_game_server};
 
 fn login(openid: &str, token: &str) -> Login {
     Login {
@@ -16,14 +16,6 @@ fn login(openid: &str, token: &str) -> Login {
         platform_token: token.into(),
         client_version: "test".into(),
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -20,15 +20,7 @@ use dominion_persistence::{
 };
 use dominion_sim::types::{ObjectId, PlayerId, Resources, TilePos, Troops};
 
-use crate::support::{small_asset_files, start_game_server, write_assets};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::support::{runtime, small_asset_files, start_game_server, write_assets};
 
 fn login(name: &str) -> Login {
     Login {

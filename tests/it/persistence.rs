@@ -14,17 +14,10 @@ use dominion_sim::march::Mission;
 use dominion_sim::state_hash::hex;
 use dominion_sim::types::{PlayerId, Troops};
 
+use crate::support::runtime;
 use crate::support::{
     dominion_bin, fetch_metrics, metric_value, parse_ok, small_asset_files, start_game_server,
 };
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A small kingdom with players, gathering marches and a battle under way.
 fn busy_kingdom() -> Kingdom {

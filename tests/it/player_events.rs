@@ -11,15 +11,7 @@ use dominion_net::proto::notice::EventBody;
 use dominion_net::proto::{CommandBody, CommandOutcome, Login, ServerMessage};
 use dominion_sim::player_view::OwnState;
 
-use crate::support::{small_asset_files, start_game_server, write_assets};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::support::{runtime, small_asset_files, start_game_server, write_assets};
 
 #[derive(Default)]
 struct Inbox {

@@ -21,19 +21,11 @@ use dominion_sim::march::MarchState;
 use dominion_sim::player_view::{OwnState, own_state};
 use dominion_sim::types::{ObjectId, PlayerId};
 
-use crate::support::{parse_ok, small_asset_files, start_game_server, write_assets};
+use crate::support::{parse_ok, runtime, small_asset_files, start_game_server, write_assets};
 
 const PLAYERS: usize = 4;
 /// Map side: small, so marches come home within seconds.
 const MAP: u16 = 96;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A client's copies of its own state and of its map view, filled by a task reading its pushes.
 #[derive(Default)]

@@ -208,6 +208,20 @@ pub fn start_game_server(
     std::net::SocketAddr,
     dominion_net::transport::tls::Fingerprint,
 ) {
+    start_game_server_within(dir, extra, std::time::Duration::from_secs(60))
+}
+
+/// [`start_game_server`], waiting up to `patience` for the endpoint and for the kingdom to run
+/// (a restart after a kill -9 against MongoDB may wait for the dead instance's locks).
+pub fn start_game_server_within(
+    dir: &Path,
+    extra: &[&str],
+    patience: std::time::Duration,
+) -> (
+    ServerProcess,
+    std::net::SocketAddr,
+    dominion_net::transport::tls::Fingerprint,
+) {
     let assets = dir.join("assets");
     if !assets.exists() {
         write_assets(&assets, &small_asset_files(200));
@@ -221,9 +235,19 @@ pub fn start_game_server(
     ];
     args.extend_from_slice(extra);
     let mut server = ServerProcess::start(&args);
+    server.wait_for("QUIC on ", patience);
     let (addr, fp) = server.quic_endpoint();
-    server.wait_for("kingdom running", std::time::Duration::from_secs(60));
+    server.wait_for("kingdom running", patience);
     (server, addr, fp)
+}
+
+/// A tokio runtime for a test's clients (two workers).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The MongoDB-wire server tests use (`DOMINION_TEST_MONGO_URL`); `None` (after a loud message)
