@@ -1058,18 +1058,17 @@ impl Observers {
         // Moves this step: every waiting one, or on a step with more than the budget
         // (`viewport_moves_per_tick`; not after a config change, which moves everyone), the
         // budget's worth in slot order from where the last capped step stopped.
-        let waiting = self
-            .observers
-            .iter()
-            .filter(|o| o.as_ref().is_some_and(|o| o.dirty))
-            .count();
-        let budget = self.config.viewport_moves_per_tick.max(1) as usize;
-        let capped = !refresh_all && waiting > budget;
-        let cursor = if capped { self.move_cursor } else { 0 };
+        let budget = if refresh_all {
+            usize::MAX
+        } else {
+            self.config.viewport_moves_per_tick.max(1) as usize
+        };
         let n = self.observers.len();
+        let cursor = self.move_cursor.min(n);
+        let mut waiting = 0usize;
         let mut work: Vec<(&mut ObserverState, &[u32], bool)> = Vec::new();
         let mut moved = Vec::new();
-        let (head, tail) = self.observers.split_at_mut(cursor.min(n));
+        let (head, tail) = self.observers.split_at_mut(cursor);
         let mut next_cursor = cursor;
         for (slot, o) in tail
             .iter_mut()
@@ -1079,7 +1078,8 @@ impl Observers {
         {
             let Some(o) = o else { continue };
             let g = group(slot);
-            let may_move = o.dirty && (!capped || moved.len() < budget);
+            waiting += usize::from(o.dirty);
+            let may_move = o.dirty && moved.len() < budget;
             if may_move {
                 moved.push(slot as u32);
                 next_cursor = slot + 1;
@@ -1088,7 +1088,7 @@ impl Observers {
             }
             work.push((o, g, may_move));
         }
-        if capped {
+        if waiting > moved.len() {
             self.move_cursor = next_cursor % n.max(1);
             self.moves_deferred += (waiting - moved.len()) as u64;
         }
