@@ -26,6 +26,7 @@ use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::own_view::OwnViews;
+use crate::route_prefetch::RoutePrefetch;
 
 fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // The inbox's invariants hold between calls; a panic elsewhere while holding the lock
@@ -102,6 +103,8 @@ pub struct WorldBridge {
     /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
     /// over its bound behind the last durable save).
     refuse_commands: bool,
+    /// March orders whose routes the tick thread plans while it waits for the next tick.
+    prefetch: RoutePrefetch,
 }
 
 impl WorldBridge {
@@ -126,6 +129,7 @@ impl WorldBridge {
                 mail: None,
                 journaled: Vec::new(),
                 refuse_commands: false,
+                prefetch: RoutePrefetch::new(inbox.clone()),
             },
             WorldSender { inbox },
         )
@@ -155,6 +159,17 @@ impl WorldBridge {
     /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
     pub fn set_refuse_commands(&mut self, refuse: bool) {
         self.refuse_commands = refuse;
+    }
+
+    /// Between ticks: plans the routes of at most `max` march orders waiting to apply (see
+    /// [`crate::route_prefetch`]). Returns how many orders it looked at.
+    pub fn plan_routes_ahead(&mut self, kingdom: &mut Kingdom, max: usize) -> usize {
+        self.prefetch.plan(kingdom, max)
+    }
+
+    /// Route searches run ahead of the ticks so far.
+    pub fn routes_searched_ahead(&self) -> u64 {
+        self.prefetch.searched
     }
 
     /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).
