@@ -25,7 +25,10 @@ use dominion_persistence::journal::JournalInput;
 use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
+use crate::map_watch::MapWatchers;
 use crate::own_view::OwnViews;
+use crate::world_query::QueryPort;
+use dominion_persistence::store::now_unix_ms;
 
 fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // The inbox's invariants hold between calls; a panic elsewhere while holding the lock
@@ -102,6 +105,10 @@ pub struct WorldBridge {
     /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
     /// over its bound behind the last durable save).
     refuse_commands: bool,
+    /// Operators' reads (the admin API), answered after each tick.
+    queries: Option<QueryPort>,
+    /// Admin web-map pages: observers whose deltas go to them instead of a session.
+    map_watchers: Option<MapWatchers>,
 }
 
 impl WorldBridge {
@@ -126,6 +133,8 @@ impl WorldBridge {
                 mail: None,
                 journaled: Vec::new(),
                 refuse_commands: false,
+                queries: None,
+                map_watchers: None,
             },
             WorldSender { inbox },
         )
@@ -152,6 +161,16 @@ impl WorldBridge {
         self.journaled.drain(..)
     }
 
+    /// Answers operators' reads of the world after each tick.
+    pub fn set_queries(&mut self, port: QueryPort) {
+        self.queries = Some(port);
+    }
+
+    /// Hands the deltas of map-watcher observers to their pages.
+    pub fn set_map_watchers(&mut self, watchers: MapWatchers) {
+        self.map_watchers = Some(watchers);
+    }
+
     /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
     pub fn set_refuse_commands(&mut self, refuse: bool) {
         self.refuse_commands = refuse;
@@ -168,20 +187,25 @@ impl WorldBridge {
         let unit_types = kingdom.config().assets.units.types.len();
         for input in inputs.drain(..) {
             match input {
-                WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
-                    Ok(city) => {
-                        self.journaled.push(JournalInput::FoundCity { player });
-                        tracing::info!(%player, %city, "city founded");
-                        self.own.online(kingdom, &self.net, session, player);
+                WorldInput::PlayerOnline { player, session } => {
+                    if let Some(q) = self.queries.as_mut() {
+                        q.came_online(player, now_unix_ms());
                     }
-                    Err(FoundCityError::AlreadyHasCity { .. }) => {
-                        self.own.online(kingdom, &self.net, session, player);
+                    match kingdom.add_player(player) {
+                        Ok(city) => {
+                            self.journaled.push(JournalInput::FoundCity { player });
+                            tracing::info!(%player, %city, "city founded");
+                            self.own.online(kingdom, &self.net, session, player);
+                        }
+                        Err(FoundCityError::AlreadyHasCity { .. }) => {
+                            self.own.online(kingdom, &self.net, session, player);
+                        }
+                        Err(e @ FoundCityError::KingdomFull) => {
+                            tracing::error!(%player, "{e}");
+                            let _ = self.net.kick(session, 1100, e.to_string());
+                        }
                     }
-                    Err(e @ FoundCityError::KingdomFull) => {
-                        tracing::error!(%player, "{e}");
-                        let _ = self.net.kick(session, 1100, e.to_string());
-                    }
-                },
+                }
                 WorldInput::Viewport {
                     session,
                     request_ids,
@@ -266,6 +290,12 @@ impl WorldBridge {
             match encode_batch(&batch) {
                 Ok(messages) => {
                     for (observer, message) in messages {
+                        if MapWatchers::is_watcher(observer) {
+                            if let Some(w) = &self.map_watchers {
+                                w.deliver(observer, message);
+                            }
+                            continue;
+                        }
                         // A session that closed meanwhile is removed from the observers next
                         // tick.
                         let _ = self
@@ -299,6 +329,9 @@ impl WorldBridge {
                 self.latencies.push(received.elapsed());
                 *self.answered.entry(session).or_default() += 1;
             }
+        }
+        if let Some(q) = self.queries.as_mut() {
+            q.answer(kingdom);
         }
         if !self.answered.is_empty() {
             let mut inbox = lock(&self.inbox);
