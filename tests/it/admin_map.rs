@@ -157,8 +157,8 @@ impl Page {
         }
     }
 
-    /// A screenshot of the viewport, decoded to RGBA rows.
-    async fn screenshot(&mut self, save_as: &std::path::Path) -> (u32, Vec<u8>) {
+    /// A screenshot of the viewport, decoded: width, bytes per pixel, rows.
+    async fn screenshot(&mut self, save_as: &std::path::Path) -> (u32, usize, Vec<u8>) {
         use base64::Engine;
         let r = self
             .call("Page.captureScreenshot", json!({ "format": "png" }))
@@ -172,12 +172,12 @@ impl Page {
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!(
-            info.color_type,
-            png::ColorType::Rgba,
-            "screenshot colour type"
-        );
-        (info.width, buf[..info.buffer_size()].to_vec())
+        let channels = match info.color_type {
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            other => panic!("screenshot colour type {other:?}"),
+        };
+        (info.width, channels, buf[..info.buffer_size()].to_vec())
     }
 
     async fn click(&mut self, x: f64, y: f64) {
@@ -191,9 +191,9 @@ impl Page {
     }
 }
 
-fn pixel(shot: &(u32, Vec<u8>), x: f64, y: f64) -> [u8; 3] {
-    let (w, data) = shot;
-    let i = ((y.floor() as usize) * (*w as usize) + x.floor() as usize) * 4;
+fn pixel(shot: &(u32, usize, Vec<u8>), x: f64, y: f64) -> [u8; 3] {
+    let (w, channels, data) = shot;
+    let i = ((y.floor() as usize) * (*w as usize) + x.floor() as usize) * channels;
     [data[i], data[i + 1], data[i + 2]]
 }
 
@@ -269,14 +269,20 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
             Duration::from_secs(10),
         )
         .await;
+        // The canvas fills the window; the city is at its centre.
+        let size = page
+            .eval("[document.getElementById('map').width, document.getElementById('map').height]")
+            .await;
+        let (cw, ch) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+        let (mx, my) = (cw / 2.0, ch / 2.0);
         // The wall tile nearest the city that is on screen and clear of the page's panels.
         let mut wall = None;
         for r in 1..40i64 {
             for y in (cy - r).max(0)..=(cy + r).min(h - 1) {
                 for x in (cx - r).max(0)..=(cx + r).min(w - 1) {
                     if wall.is_none() && tiles[(y * w + x) as usize] & 3 == 1 {
-                        let (sx, sy) = (500.0 + (x - cx) as f64 * 8.0, 400.0 + (y - cy) as f64 * 8.0);
-                        if (60.0..940.0).contains(&sx) && (60.0..700.0).contains(&sy) {
+                        let (sx, sy) = (mx + (x - cx) as f64 * 8.0, my + (y - cy) as f64 * 8.0);
+                        if (60.0..cw - 60.0).contains(&sx) && (60.0..ch - 100.0).contains(&sy) {
                             wall = Some((x, y, sx, sy));
                         }
                     }
@@ -287,15 +293,19 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
         let at = page
             .eval(&format!("dominionMap.tileToScreen({wx}, {wy})"))
             .await;
-        assert_eq!(at, json!([wsx + 4.0, wsy + 4.0]), "the page's projection");
+        assert_eq!(
+            (at[0].as_f64(), at[1].as_f64()),
+            (Some(wsx), Some(wsy)),
+            "the page's projection"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         let shot = page.screenshot(&shots.join("map-city.png")).await;
         assert_eq!(
-            pixel(&shot, wsx + 4.0, wsy + 4.0),
+            pixel(&shot, wsx, wsy),
             [110, 90, 70],
             "wall at tile ({wx}, {wy})"
         );
-        assert_eq!(pixel(&shot, 504.0, 404.0), [255, 64, 160], "city at ({cx}, {cy})");
+        assert_eq!(pixel(&shot, mx, my), [255, 64, 160], "city at ({cx}, {cy})");
 
         // A march: the client scouts the nearest monster in view; the page has it within a
         // second of the acknowledgement.
@@ -357,7 +367,7 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
         );
 
         // Clicking the city shows the server's values.
-        page.click(504.0, 404.0).await;
+        page.click(mx, my).await;
         let shown = page
             .eval("document.getElementById('inspect').textContent")
             .await;
