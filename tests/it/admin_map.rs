@@ -335,6 +335,7 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
         )
         .await;
         let seen_after = acked.elapsed();
+        eprintln!("map: march {march_id} on the page {seen_after:?} after its acknowledgement");
         assert!(
             seen_after < Duration::from_secs(1),
             "the march reached the page {seen_after:?} after the acknowledgement"
@@ -387,7 +388,35 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
             Duration::from_secs(5),
         )
         .await;
+        // A designer's config change lands on screen.
+        let units = dir.path().join("assets/units.toml");
+        let text = std::fs::read_to_string(&units).unwrap();
+        std::fs::write(&units, text.replacen("attack = 10", "attack = 11", 1)).unwrap();
+        let r = admin.post("/v1/assets/reload", &json!(null)).await.unwrap();
+        assert_eq!(r.status, 200, "{r:?}");
+        page.wait_for(
+            "document.getElementById('config').textContent === '2'",
+            Duration::from_secs(5),
+        )
+        .await;
+
+        // Each zoom shows its kinds: the kingdom view (zoom 2) only cities and marches.
+        page.eval("dominionMap.setView(100, 100, 2)").await;
+        page.wait_for(
+            "dominionMap.observed.zoom === 2 && dominionMap.objects.size > 0 && \
+             [...dominionMap.objects.values()].every(o => o.kind === 'city' || o.kind === 'march')",
+            Duration::from_secs(10),
+        )
+        .await;
+        // Zoom 1 adds fields and monsters, not city slots.
         page.eval("dominionMap.setView(100, 100, 4)").await;
+        page.wait_for(
+            "dominionMap.observed.zoom === 1 && \
+             [...dominionMap.objects.values()].some(o => o.kind === 'field') && \
+             [...dominionMap.objects.values()].every(o => o.kind !== 'city_slot')",
+            Duration::from_secs(10),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         page.screenshot(&shots.join("map-kingdom.png")).await;
     });
