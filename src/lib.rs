@@ -4,6 +4,7 @@
 //! Not responsible for: game rules (`dominion-sim`), wire formats (`dominion-net`), database
 //! formats (`dominion-persistence`).
 
+pub mod admin;
 pub mod assets;
 pub mod commands;
 pub mod datafix;
@@ -13,6 +14,7 @@ pub mod inbox;
 pub mod journal;
 pub mod login;
 pub mod mail;
+pub mod map_watch;
 pub mod metrics;
 pub mod own_view;
 pub mod persist;
@@ -23,5 +25,7 @@ pub mod replay_cmd;
 pub mod route_prefetch;
 pub mod serve;
 pub mod tick_loop;
+pub mod tick_status;
 pub mod watch;
 pub mod world_bridge;
+pub mod world_query;

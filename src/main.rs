@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dominion::admin::AdminOptions;
 use dominion::assets::load_dir;
 use dominion::inbox::InboxLimits;
 use dominion::journal::JournalSettings;
@@ -93,6 +94,14 @@ enum Command {
         /// rebuild the world from its seed.
         #[arg(long)]
         journal_keep_all: bool,
+        /// Admin API address (port 0 picks a free port). Off loopback it needs
+        /// --admin-token-file.
+        #[arg(long, default_value = "127.0.0.1:9101")]
+        admin_addr: SocketAddr,
+        /// File of admin bearer tokens, one per line (at least 16 characters each). Without it,
+        /// on a loopback address, a random token is written to <data>/admin.token.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
     /// Rebuild the world from the last save and the journal, checking every recorded hash;
     /// optionally on other assets (a balance what-if) or writing the world at a tick as JSON.
@@ -270,6 +279,8 @@ fn main() -> ExitCode {
             journal_hash_every,
             journal_max_mib,
             journal_keep_all,
+            admin_addr,
+            admin_token_file,
         } => {
             init_tracing();
             let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
@@ -305,6 +316,10 @@ fn main() -> ExitCode {
                     max_per_tick: inputs_per_tick,
                 },
                 journal,
+                admin: AdminOptions {
+                    addr: admin_addr,
+                    token_file: admin_token_file,
+                },
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

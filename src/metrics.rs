@@ -28,6 +28,8 @@ pub struct Metrics {
     /// bridge's two steps around it (`bridge_inbox`: commands and viewports in; `bridge_push`:
     /// results and AOI deltas out).
     pub system_seconds: HistogramVec,
+    /// Tick durations of the last minute and reload outcomes, for the admin API.
+    pub status: crate::tick_status::TickStatus,
     /// Ticks run.
     pub ticks: IntCounter,
     /// Ticks that took longer than the tick period.
@@ -129,6 +131,7 @@ impl Metrics {
             system_seconds,
             command_server_seconds,
             tick_seconds,
+            status: crate::tick_status::TickStatus::default(),
             ticks: counter("ticks_total", "Ticks run"),
             tick_overruns: counter(
                 "tick_overruns_total",

@@ -14,18 +14,21 @@ use dominion_persistence::{
     CoordinationConfig, KingdomId, Migrations, StoreConfig, open_mail_store,
 };
 
+use crate::admin::{self, AdminContext, AdminOptions};
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
 use crate::mail::{MailService, MailSettings};
+use crate::map_watch::MapWatchers;
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
 use crate::recovery::recover;
 use crate::tick_loop::{Stop, run_ticks};
 use crate::watch::watch_assets;
 use crate::world_bridge::WorldBridge;
+use crate::world_query::QueryPort;
 use dominion_persistence::journal::JournalInput;
 
 /// Options of `dominion serve`.
@@ -59,6 +62,8 @@ pub struct ServeOptions {
     pub inbox: InboxLimits,
     /// The tick-input journal (`None`: off — a crash then loses the last save window).
     pub journal: Option<JournalSettings>,
+    /// The admin API's address and tokens.
+    pub admin: AdminOptions,
 }
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
@@ -89,7 +94,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .block_on(metrics::bind(
             opts.metrics_addr,
             metrics.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         ))
         .with_context(|| format!("binding the metrics endpoint on {}", opts.metrics_addr))?;
     let metrics_task = runtime.spawn(metrics_server);
@@ -270,7 +275,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         coord.clone(),
         migrations.clone(),
         verifier,
-        LoginSettings::new(opts.server_id, instance_id),
+        LoginSettings::new(opts.server_id, instance_id.clone()),
     ));
     let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
     let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone(), opts.inbox);
@@ -290,6 +295,32 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         )
     };
     bridge.set_mail(mail.clone());
+    let (reload_tx, reload_rx) = mpsc::channel();
+    let (query_port, queries) = QueryPort::new();
+    bridge.set_queries(query_port);
+    let map_watchers = MapWatchers::default();
+    bridge.set_map_watchers(map_watchers.clone());
+    let admin_ctx = AdminContext {
+        net: server.handle(),
+        tick: tick.clone(),
+        tick_hz: kingdom.config().assets.world.tick_hz,
+        metrics: metrics.clone(),
+        save: persister.stats(),
+        epoch,
+        instance_id,
+        kingdom: kingdom_id.0,
+        queries,
+        started,
+        store: store.clone(),
+        migrations: migrations.clone(),
+        mail: mail.clone(),
+        assets_dir: opts.assets.clone(),
+        reload: reload_tx.clone(),
+        world: world_tx.clone(),
+        map_watchers,
+        zooms: admin::map::zooms_json(&kingdom.config().assets.aoi),
+    };
+    let admin_task = start_admin(&runtime, &opts, admin_ctx, shutdown_rx)?;
     tracing::info!(limits = ?opts.inbox, "world inbox bounded");
     runtime.spawn(
         Gateway {
@@ -308,7 +339,6 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         login.verifier_name()
     );
 
-    let (reload_tx, reload_rx) = mpsc::channel();
     let _watcher = watch_assets(&opts.assets, reload_tx)
         .with_context(|| format!("watching {}", opts.assets.display()))?;
     println!(
@@ -364,6 +394,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     runtime.block_on(server.shutdown("server shutting down", std::time::Duration::from_secs(2)));
     let _ = runtime.block_on(metrics_task);
+    // Requests in flight get a moment to finish (a reload waits up to 10 s).
+    let _ = runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(12), admin_task).await
+    });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let reason = match why {
         Stop::TickLimit => "tick limit reached",
@@ -375,6 +409,23 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(last_tick, "stopped: {reason}");
     println!("dominion: stopped after tick {last_tick} ({reason})");
     Ok(())
+}
+
+/// Binds the admin API (see [`crate::admin`]) and runs it on the runtime until shutdown.
+fn start_admin(
+    runtime: &tokio::runtime::Runtime,
+    opts: &ServeOptions,
+    ctx: AdminContext,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let (addr, token_file, server) =
+        runtime.block_on(admin::bind(&opts.admin, &opts.data, ctx, shutdown))?;
+    println!(
+        "dominion: admin API on http://{addr} (tokens in {})",
+        token_file.display()
+    );
+    tracing::info!(%addr, "admin API listening");
+    Ok(runtime.spawn(server))
 }
 
 async fn wait_for_signal() {

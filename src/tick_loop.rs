@@ -16,8 +16,10 @@ use crate::driver::{Pace, TickDriver};
 use crate::journal::TickJournal;
 use crate::metrics::Metrics;
 use crate::persist::Persister;
+use crate::tick_status::ReloadResult;
 use crate::watch::Reload;
 use crate::world_bridge::WorldBridge;
+use dominion_persistence::store::now_unix_ms;
 
 /// Why the loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,7 @@ pub fn run_ticks(
         Instant::now(),
     );
     let mut ran = 0u64;
+    metrics.status.set_tick_hz(world_cfg.tick_hz);
     kingdom
         .world
         .insert_resource(SystemTimes::new(Instant::now));
@@ -136,6 +139,7 @@ pub fn run_ticks(
         }
         let took = started.elapsed();
         metrics.tick_seconds.observe(took.as_secs_f64());
+        metrics.status.record_tick(Instant::now(), took);
         for &(system, spent) in kingdom.world.resource::<SystemTimes>().laps() {
             metrics.observe_system(system, spent);
         }
@@ -175,6 +179,7 @@ pub fn run_ticks(
             if let WorldEvent::ConfigApplied { version, tick } = event {
                 let cfg = &kingdom.config().assets;
                 driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
+                metrics.status.set_tick_hz(cfg.world.tick_hz);
                 metrics.config_version.set(i64::from(version));
                 tracing::info!(
                     version,
@@ -228,6 +233,9 @@ fn stage_reload(
         Ok(assets) => {
             if assets.digest == kingdom.config().assets.digest {
                 tracing::debug!("assets touched but unchanged; nothing to reload");
+                metrics
+                    .status
+                    .record_reload(now_unix_ms(), ReloadResult::Unchanged);
                 return;
             }
             if let Some(j) = &journal
@@ -236,6 +244,12 @@ fn stage_reload(
                 metrics.config_reload_failures.inc();
                 tracing::error!(
                     "asset reload not applied: keeping the config for the journal failed: {e}"
+                );
+                metrics.status.record_reload(
+                    now_unix_ms(),
+                    ReloadResult::Refused(format!(
+                        "keeping the config for the journal failed: {e}"
+                    )),
                 );
                 return;
             }
@@ -247,8 +261,16 @@ fn stage_reload(
                     "asset reload rejected, keeping config version {}: {refused}",
                     kingdom.config().version
                 );
-            } else if let Some(j) = journal {
-                j.push(JournalInput::Config { digest });
+                metrics
+                    .status
+                    .record_reload(now_unix_ms(), ReloadResult::Refused(refused.to_string()));
+            } else {
+                if let Some(j) = journal {
+                    j.push(JournalInput::Config { digest });
+                }
+                metrics
+                    .status
+                    .record_reload(now_unix_ms(), ReloadResult::Staged);
             }
         }
         Err(errors) => {
@@ -258,6 +280,10 @@ fn stage_reload(
                 version,
                 "asset reload rejected ({} error(s)), keeping config version {version}:\n{errors}",
                 errors.0.len()
+            );
+            metrics.status.record_reload(
+                now_unix_ms(),
+                ReloadResult::Invalid(errors.0.iter().map(ToString::to_string).collect()),
             );
         }
     }

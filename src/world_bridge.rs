@@ -25,8 +25,11 @@ use dominion_persistence::journal::JournalInput;
 use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
+use crate::map_watch::MapWatchers;
 use crate::own_view::OwnViews;
 use crate::route_prefetch::RoutePrefetch;
+use crate::world_query::QueryPort;
+use dominion_persistence::store::now_unix_ms;
 
 fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // The inbox's invariants hold between calls; a panic elsewhere while holding the lock
@@ -105,6 +108,10 @@ pub struct WorldBridge {
     refuse_commands: bool,
     /// March orders whose routes the tick thread plans while it waits for the next tick.
     prefetch: RoutePrefetch,
+    /// Operators' reads (the admin API), answered after each tick.
+    queries: Option<QueryPort>,
+    /// Admin web-map pages: observers whose deltas go to them instead of a session.
+    map_watchers: Option<MapWatchers>,
 }
 
 impl WorldBridge {
@@ -130,6 +137,8 @@ impl WorldBridge {
                 journaled: Vec::new(),
                 refuse_commands: false,
                 prefetch: RoutePrefetch::new(inbox.clone()),
+                queries: None,
+                map_watchers: None,
             },
             WorldSender { inbox },
         )
@@ -154,6 +163,16 @@ impl WorldBridge {
     /// journal); empties the list.
     pub fn take_journaled(&mut self) -> std::vec::Drain<'_, JournalInput> {
         self.journaled.drain(..)
+    }
+
+    /// Answers operators' reads of the world after each tick.
+    pub fn set_queries(&mut self, port: QueryPort) {
+        self.queries = Some(port);
+    }
+
+    /// Hands the deltas of map-watcher observers to their pages.
+    pub fn set_map_watchers(&mut self, watchers: MapWatchers) {
+        self.map_watchers = Some(watchers);
     }
 
     /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
@@ -183,20 +202,25 @@ impl WorldBridge {
         let unit_types = kingdom.config().assets.units.types.len();
         for input in inputs.drain(..) {
             match input {
-                WorldInput::PlayerOnline { player, session } => match kingdom.add_player(player) {
-                    Ok(city) => {
-                        self.journaled.push(JournalInput::FoundCity { player });
-                        tracing::info!(%player, %city, "city founded");
-                        self.own.online(kingdom, &self.net, session, player);
+                WorldInput::PlayerOnline { player, session } => {
+                    if let Some(q) = self.queries.as_mut() {
+                        q.came_online(player, now_unix_ms());
                     }
-                    Err(FoundCityError::AlreadyHasCity { .. }) => {
-                        self.own.online(kingdom, &self.net, session, player);
+                    match kingdom.add_player(player) {
+                        Ok(city) => {
+                            self.journaled.push(JournalInput::FoundCity { player });
+                            tracing::info!(%player, %city, "city founded");
+                            self.own.online(kingdom, &self.net, session, player);
+                        }
+                        Err(FoundCityError::AlreadyHasCity { .. }) => {
+                            self.own.online(kingdom, &self.net, session, player);
+                        }
+                        Err(e @ FoundCityError::KingdomFull) => {
+                            tracing::error!(%player, "{e}");
+                            let _ = self.net.kick(session, 1100, e.to_string());
+                        }
                     }
-                    Err(e @ FoundCityError::KingdomFull) => {
-                        tracing::error!(%player, "{e}");
-                        let _ = self.net.kick(session, 1100, e.to_string());
-                    }
-                },
+                }
                 WorldInput::Viewport {
                     session,
                     request_ids,
@@ -281,6 +305,12 @@ impl WorldBridge {
             match encode_batch(&batch) {
                 Ok(messages) => {
                     for (observer, message) in messages {
+                        if MapWatchers::is_watcher(observer) {
+                            if let Some(w) = &self.map_watchers {
+                                w.deliver(observer, message);
+                            }
+                            continue;
+                        }
                         // A session that closed meanwhile is removed from the observers next
                         // tick.
                         let _ = self
@@ -314,6 +344,9 @@ impl WorldBridge {
                 self.latencies.push(received.elapsed());
                 *self.answered.entry(session).or_default() += 1;
             }
+        }
+        if let Some(q) = self.queries.as_mut() {
+            q.answer(kingdom);
         }
         if !self.answered.is_empty() {
             let mut inbox = lock(&self.inbox);

@@ -1,5 +1,7 @@
 //! Integration tests of the `dominion` server, linked as one binary.
 
+mod admin;
+mod admin_map;
 mod assets_golden;
 mod crash_recovery;
 mod exact_restore;

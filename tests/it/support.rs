@@ -61,6 +61,7 @@ impl ServerProcess {
             .arg("serve")
             .args(args)
             .args(["--metrics-addr", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
+            .args(["--admin-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
