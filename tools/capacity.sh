@@ -19,7 +19,7 @@ BIN="${CARGO_TARGET_DIR:-target}/release"
 DATA="$(mktemp -d)"
 QUIC_PORT=$((20000 + RANDOM % 20000))
 METRICS_PORT=$((QUIC_PORT + 1))
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; grep -c "tick overran" "$DATA/server.log" | sed "s/^/server log: overrun warnings: /"; rm -rf "$DATA"' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; grep -c "tick overran" "$DATA/server.log" | sed "s/^/server log: overrun warnings: /"; cp "$DATA/server.log" /tmp/capacity-server.log; rm -rf "$DATA"' EXIT
 
 "$BIN/dominion" serve --data "$DATA" --listen "127.0.0.1:$QUIC_PORT" \
     --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-addr "127.0.0.1:$((QUIC_PORT + 2))" ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
