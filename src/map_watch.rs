@@ -49,6 +49,12 @@ impl MapWatchers {
         self.lock().remove(&id);
     }
 
+    /// Forgets every watcher, ending their streams (at shutdown: an open page must not hold
+    /// the admin server's graceful shutdown).
+    pub fn close_all(&self) {
+        self.lock().clear();
+    }
+
     /// Watchers connected.
     pub fn count(&self) -> usize {
         self.lock().len()

@@ -394,7 +394,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     runtime.block_on(server.shutdown("server shutting down", std::time::Duration::from_secs(2)));
     let _ = runtime.block_on(metrics_task);
-    let _ = runtime.block_on(admin_task);
+    // Requests in flight get a moment to finish (a reload waits up to 10 s).
+    let _ = runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(12), admin_task).await
+    });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let reason = match why {
         Stop::TickLimit => "tick limit reached",

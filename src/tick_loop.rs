@@ -54,6 +54,7 @@ pub fn run_ticks(
         Instant::now(),
     );
     let mut ran = 0u64;
+    metrics.status.set_tick_hz(world_cfg.tick_hz);
     kingdom
         .world
         .insert_resource(SystemTimes::new(Instant::now));
@@ -156,6 +157,7 @@ pub fn run_ticks(
             if let WorldEvent::ConfigApplied { version, tick } = event {
                 let cfg = &kingdom.config().assets;
                 driver.set_rate(cfg.world.tick_hz, cfg.world.max_catch_up_ticks);
+                metrics.status.set_tick_hz(cfg.world.tick_hz);
                 metrics.config_version.set(i64::from(version));
                 tracing::info!(
                     version,

@@ -22,6 +22,7 @@ struct Inner {
     ticks: VecDeque<(Instant, Duration)>,
     reloads: u64,
     last_reload: Option<ReloadOutcome>,
+    tick_hz: u32,
 }
 
 /// What happened to one asset reload (from the folder watcher or an operator).
@@ -103,6 +104,16 @@ impl TickStatus {
             p99_ms: rank(0.99),
             max_ms: took[took.len() - 1].as_secs_f64() * 1e3,
         }
+    }
+
+    /// Records the tick rate in force (at start and when a config changes it).
+    pub fn set_tick_hz(&self, hz: u32) {
+        self.lock().tick_hz = hz;
+    }
+
+    /// The tick rate in force (0 before the tick loop starts).
+    pub fn tick_hz(&self) -> u32 {
+        self.lock().tick_hz
     }
 
     /// Records what came of a reload.

@@ -66,7 +66,7 @@ pub async fn terrain(State(ctx): State<AdminContext>) -> Result<Response, ApiErr
 /// `GET /map/info`: what the page needs to draw the rest (tick rate, zoom levels).
 pub async fn info(State(ctx): State<AdminContext>) -> Json<Value> {
     Json(json!({
-        "tick_hz": ctx.tick_hz,
+        "tick_hz": ctx.metrics.status.tick_hz(),
         "zooms": ctx.zooms,
     }))
 }
@@ -115,7 +115,8 @@ async fn watch(ctx: AdminContext, mut socket: WebSocket) {
     let (observer, mut deltas) = ctx.map_watchers.join();
     let session = SessionId(observer);
     tracing::info!(observer, "map watcher joined");
-    let hello = json!({ "type": "hello", "observer": observer, "tick_hz": ctx.tick_hz });
+    let hello =
+        json!({ "type": "hello", "observer": observer, "tick_hz": ctx.metrics.status.tick_hz() });
     let mut request_id = 0u32;
     if socket
         .send(Message::Text(hello.to_string().into()))

@@ -50,7 +50,7 @@ pub struct AdminContext {
     pub net: ServerHandle,
     /// The last tick run.
     pub tick: Arc<AtomicU64>,
-    /// The tick rate in force at start.
+    /// The tick rate at start (the one in force is [`crate::tick_status::TickStatus::tick_hz`]).
     pub tick_hz: u32,
     /// Metrics and what the tick thread publishes ([`Metrics::status`]).
     pub metrics: Metrics,
@@ -105,9 +105,12 @@ pub async fn bind(
         .await
         .with_context(|| format!("binding the admin API on {}", opts.addr))?;
     let local = listener.local_addr()?;
+    let watchers = ctx.map_watchers.clone();
     let app = router::router(ctx, tokens);
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
+        // Map pages' streams never end by themselves.
+        watchers.close_all();
     });
     Ok((local, token_file, async move { serve.await }))
 }

@@ -20,7 +20,7 @@ pub async fn status(State(ctx): State<AdminContext>) -> Json<Value> {
         "instance_id": ctx.instance_id,
         "owner_epoch": ctx.epoch,
         "tick": ctx.tick.load(Ordering::Relaxed),
-        "tick_hz": ctx.tick_hz,
+        "tick_hz": ctx.metrics.status.tick_hz(),
         "tick_time_ms": {
             "window_seconds": crate::tick_status::TICK_WINDOW.as_secs(),
             "samples": times.samples,

@@ -420,4 +420,7 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         page.screenshot(&shots.join("map-kingdom.png")).await;
     });
+    // An open page does not hold the server's shutdown.
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{status}:\n{}", lines.join("\n"));
 }
