@@ -22,7 +22,7 @@ METRICS_PORT=$((QUIC_PORT + 1))
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; grep -c "tick overran" "$DATA/server.log" | sed "s/^/server log: overrun warnings: /"; rm -rf "$DATA"' EXIT
 
 "$BIN/dominion" serve --data "$DATA" --listen "127.0.0.1:$QUIC_PORT" \
-    --metrics-addr "127.0.0.1:$METRICS_PORT" ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
+    --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-addr 127.0.0.1:0 ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 600); do
     FP=$(grep -o 'sha256 [0-9a-f]\{64\}' "$DATA/server.log" | head -1 | cut -d' ' -f2 || true)

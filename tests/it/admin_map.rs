@@ -367,6 +367,33 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
             "march colour near its target at ({hx}, {hy}): {near:?}"
         );
 
+        // The march-density overlay tints the 16×16 cell the march's route starts in.
+        let corner = page
+            .eval(&format!(
+                "dominionMap.tileToScreen(Math.floor({cx} / 16) * 16, Math.floor({cy} / 16) * 16)"
+            ))
+            .await;
+        let (kx, ky) = (
+            corner[0].as_f64().unwrap() - 4.0 + 2.0,
+            corner[1].as_f64().unwrap() - 4.0 + 2.0,
+        );
+        page.eval("document.getElementById('ov-density').click()").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let tinted = page.screenshot(&shots.join("map-density.png")).await;
+        assert_eq!(
+            page.eval(&format!("dominionMap.objects.has({march_id})")).await,
+            json!(true),
+            "the march is still out"
+        );
+        page.eval("document.getElementById('ov-density').click()").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let plain = page.screenshot(&shots.join("map-plain.png")).await;
+        let (before, after) = (pixel(&plain, kx, ky), pixel(&tinted, kx, ky));
+        assert!(
+            before != after && after[0] >= before[0] && after[2] <= before[2],
+            "density tint at ({kx}, {ky}): {before:?} -> {after:?}"
+        );
+
         // Clicking the city shows the server's values.
         page.click(mx, my).await;
         let shown = page
