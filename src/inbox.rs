@@ -214,6 +214,9 @@ pub struct Inbox {
     pending_total: u32,
     queued_total: usize,
     stats: InboxStats,
+    /// March orders queued since the tick thread last took them for route planning
+    /// ([`Inbox::take_new_marches`]), bounded like the queues (a refused command is not added).
+    new_marches: Vec<(PlayerId, CommandBody)>,
 }
 
 impl Inbox {
@@ -232,6 +235,7 @@ impl Inbox {
             pending_total: 0,
             queued_total: 0,
             stats: InboxStats::default(),
+            new_marches: Vec::new(),
         }
     }
 
@@ -275,6 +279,11 @@ impl Inbox {
         s.pending += 1;
         self.pending_total += 1;
         self.stats.commands_queued += 1;
+        if matches!(body, CommandBody::SendMarch { .. })
+            && self.new_marches.len() < self.limits.max_pending_total as usize
+        {
+            self.new_marches.push((player, body.clone()));
+        }
         s.queue.push_back(Queued::Command {
             player,
             request_id,
@@ -284,6 +293,13 @@ impl Inbox {
         self.queued_total += 1;
         Self::enter_ring(&mut self.ring, session, s);
         Ok(())
+    }
+
+    /// Moves into `out` the march orders queued since the last call, in arrival order, so the
+    /// tick thread can plan their routes before the tick that applies them (they stay queued
+    /// for [`Inbox::drain`] as well). Holds at most as many as the pending caps allow.
+    pub fn take_new_marches(&mut self, out: &mut Vec<(PlayerId, CommandBody)>) {
+        out.append(&mut self.new_marches);
     }
 
     /// Queues a player's arrival on a session; never refused.
@@ -528,6 +544,28 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn new_march_orders_are_handed_out_once_for_route_planning_and_stay_queued() {
+        let mut inbox = Inbox::new(limits(2, 3, 4, 100));
+        let march = |target| CommandBody::SendMarch {
+            troops: vec![(0, 10)],
+            target,
+            mission: 1,
+        };
+        inbox.push_command(SessionId(1), P, 1, march(5)).unwrap();
+        inbox.push_command(SessionId(1), P, 2, recall(9)).unwrap();
+        // Over the session's cap: refused, so not planned either.
+        assert!(inbox.push_command(SessionId(1), P, 3, march(6)).is_err());
+        inbox.push_command(SessionId(2), P, 4, march(7)).unwrap();
+        let mut new = Vec::new();
+        inbox.take_new_marches(&mut new);
+        assert_eq!(new, vec![(P, march(5)), (P, march(7))]);
+        new.clear();
+        inbox.take_new_marches(&mut new);
+        assert!(new.is_empty(), "each order is handed out once");
+        assert_eq!(commands(&drain(&mut inbox)), vec![(1, 1), (2, 4), (1, 2)]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod preview;
 pub mod recovery;
 pub mod replay;
 pub mod replay_cmd;
+pub mod route_prefetch;
 pub mod serve;
 pub mod tick_loop;
 pub mod tick_status;

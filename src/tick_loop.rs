@@ -33,6 +33,13 @@ pub enum Stop {
     JournalFailed,
 }
 
+/// Routes are planned ahead only while the next tick is at least this far off.
+const PLAN_AHEAD_LEAD: std::time::Duration = std::time::Duration::from_millis(10);
+/// March orders planned ahead per batch: about 2 ms of far searches on two workers.
+const PLAN_AHEAD_BATCH: usize = 16;
+/// How often the waiting tick thread looks for new orders to plan ahead.
+const PLAN_AHEAD_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Runs ticks until `limit` ticks have run or `stop` is set. With a journal, each tick's inputs
 /// are made durable after the tick runs and before its results are sent.
 #[allow(clippy::too_many_arguments)]
@@ -68,9 +75,24 @@ pub fn run_ticks(
         }
         match driver.poll(Instant::now()) {
             Pace::SleepUntil(t) => {
-                // Wake at least every 50 ms to notice a shutdown request.
                 let wait = t.saturating_duration_since(Instant::now());
-                std::thread::sleep(wait.min(std::time::Duration::from_millis(50)));
+                // While the next tick is a while off, plan the routes of the march orders that
+                // came in meanwhile (a batch at a time, so the tick is never held up long).
+                if wait >= PLAN_AHEAD_LEAD
+                    && let Some(b) = bridge.as_deref_mut()
+                {
+                    let t = Instant::now();
+                    let searched = b.routes_searched_ahead();
+                    if b.plan_routes_ahead(kingdom, PLAN_AHEAD_BATCH) > 0 {
+                        metrics.observe_system("route_prefetch", t.elapsed());
+                        metrics
+                            .route_searches_ahead
+                            .inc_by(b.routes_searched_ahead() - searched);
+                        continue;
+                    }
+                }
+                // Wake often enough to plan new orders ahead and to notice a shutdown request.
+                std::thread::sleep(wait.min(PLAN_AHEAD_POLL));
                 continue;
             }
             Pace::Tick => {}

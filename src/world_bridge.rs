@@ -27,6 +27,7 @@ use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::map_watch::MapWatchers;
 use crate::own_view::OwnViews;
+use crate::route_prefetch::RoutePrefetch;
 use crate::world_query::QueryPort;
 use dominion_persistence::store::now_unix_ms;
 
@@ -105,6 +106,8 @@ pub struct WorldBridge {
     /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
     /// over its bound behind the last durable save).
     refuse_commands: bool,
+    /// March orders whose routes the tick thread plans while it waits for the next tick.
+    prefetch: RoutePrefetch,
     /// Operators' reads (the admin API), answered after each tick.
     queries: Option<QueryPort>,
     /// Admin web-map pages: observers whose deltas go to them instead of a session.
@@ -133,6 +136,7 @@ impl WorldBridge {
                 mail: None,
                 journaled: Vec::new(),
                 refuse_commands: false,
+                prefetch: RoutePrefetch::new(inbox.clone()),
                 queries: None,
                 map_watchers: None,
             },
@@ -174,6 +178,17 @@ impl WorldBridge {
     /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
     pub fn set_refuse_commands(&mut self, refuse: bool) {
         self.refuse_commands = refuse;
+    }
+
+    /// Between ticks: plans the routes of at most `max` march orders waiting to apply (see
+    /// [`crate::route_prefetch`]). Returns how many orders it looked at.
+    pub fn plan_routes_ahead(&mut self, kingdom: &mut Kingdom, max: usize) -> usize {
+        self.prefetch.plan(kingdom, max)
+    }
+
+    /// Route searches run ahead of the ticks so far.
+    pub fn routes_searched_ahead(&self) -> u64 {
+        self.prefetch.searched
     }
 
     /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).

@@ -22,7 +22,7 @@ METRICS_PORT=$((QUIC_PORT + 1))
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; grep -c "tick overran" "$DATA/server.log" | sed "s/^/server log: overrun warnings: /"; rm -rf "$DATA"' EXIT
 
 "$BIN/dominion" serve --data "$DATA" --listen "127.0.0.1:$QUIC_PORT" \
-    --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-addr 127.0.0.1:0 ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
+    --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-addr "127.0.0.1:$((QUIC_PORT + 2))" ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 600); do
     FP=$(grep -o 'sha256 [0-9a-f]\{64\}' "$DATA/server.log" | head -1 | cut -d' ' -f2 || true)
@@ -66,6 +66,6 @@ curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_command_serv
     END { for (i = 1; i <= NR; i++) { if (p50 == "" && c[i] >= n * 0.50) p50 = le[i]
                                       if (p99 == "" && c[i] >= n * 0.99) p99 = le[i] }
           print "command in server (gateway to reply): p50 <= " p50 " s, p99 <= " p99 " s, n=" n }'
-for m in dominion_route_orders_total dominion_route_searches_total dominion_inbox_refused_total; do
+for m in dominion_route_orders_total dominion_route_searches_total dominion_route_searches_ahead_total dominion_inbox_refused_total; do
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep "^$m" || true
 done

@@ -108,12 +108,12 @@ fn same_seed_assets_and_log_give_the_same_hash_with_rayon_on_and_off() {
 /// 200 players on a 400×400 map each order five marches to fields at least 150 tiles away in
 /// another zone ring, all in one tick (1,000 far orders: far over the per-tick route budget, so
 /// most wait), then the world runs 300 ticks. With `warm`, the routes of half the orders are planned
-/// into the route cache beforehand, which must change nothing but speed.
+/// ahead with `prefetch_routes` (as the host does between ticks), which must change nothing but
+/// speed.
 fn far_burst(warm: bool) -> [u8; 32] {
-    use bevy_ecs::prelude::Mut;
+    use dominion_sim::command::prefetch_routes;
     use dominion_sim::map::{MapObject, ResourceField, Terrain};
     use dominion_sim::march::path::octile;
-    use dominion_sim::march::{RouteCache, RouteGraph};
     use dominion_sim::rng::SimRng;
 
     let mut k = Kingdom::generate(8, assets(400));
@@ -129,7 +129,6 @@ fn far_burst(warm: bool) -> [u8; 32] {
     fields.sort_unstable();
     let mut rng = SimRng::new(8, 99);
     let mut orders = Vec::new();
-    let mut pairs = Vec::new();
     for p in 1..=200u64 {
         let home = common::city_pos(&mut k, PlayerId(p));
         let terrain = k.world.resource::<Terrain>();
@@ -156,22 +155,17 @@ fn far_burst(warm: bool) -> [u8; 32] {
                         mission,
                     },
                 ));
-                if picked % 2 == 0 {
-                    pairs.push((home, pos));
-                }
                 picked += 1;
             }
         }
     }
     assert_eq!(orders.len(), 1000);
     if warm {
-        k.world.resource_scope(|world, mut cache: Mut<RouteCache>| {
-            cache.plan_all(
-                world.resource::<RouteGraph>(),
-                world.resource::<Terrain>(),
-                &pairs,
-            )
-        });
+        // What the host does between ticks: plan the orders' routes ahead.
+        let half = || orders.iter().step_by(2).map(|(p, c)| (*p, c));
+        let searched = prefetch_routes(&mut k.world, half());
+        assert!(searched > 400, "half the orders planned ahead ({searched})");
+        assert_eq!(prefetch_routes(&mut k.world, half()), 0, "then known");
     }
     for (i, (p, c)) in orders.into_iter().enumerate() {
         k.submit(p, i as u32, c);

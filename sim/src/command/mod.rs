@@ -2,7 +2,10 @@
 //! start of the next tick in arrival order. Each is validated; a refused command is answered with
 //! a specific [`Refusal`] and changes nothing.
 
+mod prefetch;
 mod waiting;
+
+pub use prefetch::prefetch_routes;
 
 use std::collections::VecDeque;
 
