@@ -235,6 +235,15 @@ fn players_are_looked_up_kicked_with_a_reason_and_mailed() {
         };
         assert_eq!(page.mails.len(), 1);
         assert_eq!(page.mails[0].title, "Maintenance at 20:00");
+        // A list (a player listed twice gets one mail).
+        let sent = ok(
+            &admin,
+            "POST",
+            "/v1/mail",
+            Some(json!({"to": [me, me], "title": "Listed", "text": "You were on the list."})),
+        )
+        .await;
+        assert_eq!(sent, json!({"delivered": 1}));
         assert_eq!(page.mails[0].kind, 3, "system mail");
         let a = admin
             .post("/v1/mail", &json!({"to": "everyone", "title": "x", "text": "y"}))
