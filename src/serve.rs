@@ -303,7 +303,6 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let admin_ctx = AdminContext {
         net: server.handle(),
         tick: tick.clone(),
-        tick_hz: kingdom.config().assets.world.tick_hz,
         metrics: metrics.clone(),
         save: persister.stats(),
         epoch,

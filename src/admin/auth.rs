@@ -188,7 +188,8 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Middleware: refuses a request without an accepted token with 401; logs method, path and
-/// status of every request (never the token, the query or the headers).
+/// status of every request (successful reads at debug level; never the token, the query or the
+/// headers).
 pub async fn require_token(State(tokens): State<Tokens>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -198,7 +199,14 @@ pub async fn require_token(State(tokens): State<Tokens>, request: Request, next:
     } else {
         ApiError::unauthorized().into_response()
     };
-    tracing::info!(%method, path, status = response.status().as_u16(), "admin request");
+    let status = response.status().as_u16();
+    // Reads that succeed are routine (an open map page polls status every second); changes and
+    // refusals are what an operator audits.
+    if method == axum::http::Method::GET && response.status().is_success() {
+        tracing::debug!(%method, path, status, "admin request");
+    } else {
+        tracing::info!(%method, path, status, "admin request");
+    }
     response
 }
 

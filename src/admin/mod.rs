@@ -50,8 +50,6 @@ pub struct AdminContext {
     pub net: ServerHandle,
     /// The last tick run.
     pub tick: Arc<AtomicU64>,
-    /// The tick rate at start (the one in force is [`crate::tick_status::TickStatus::tick_hz`]).
-    pub tick_hz: u32,
     /// Metrics and what the tick thread publishes ([`Metrics::status`]).
     pub metrics: Metrics,
     /// The save queue's counters.

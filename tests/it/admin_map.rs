@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::admin::{TOKEN, admin_addr, token_file};
-use crate::support::{runtime, start_game_server};
+use crate::support::{runtime, small_asset_files, start_game_server, write_assets};
 
 /// Kills the browser however the test ends.
 struct Browser(Child);
@@ -200,6 +200,21 @@ fn pixel(shot: &(u32, usize, Vec<u8>), x: f64, y: f64) -> [u8; 3] {
 #[test]
 fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
+    // Fast troops (20 tiles a second), so an attack reaches a monster near the city in a moment.
+    let mut files = small_asset_files(200);
+    let units = files.get_mut("units.toml").unwrap();
+    *units = units
+        .lines()
+        .map(|l| {
+            if l.starts_with("speed = ") {
+                "speed = 1200".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    write_assets(&dir.path().join("assets"), &files);
     let tokens = token_file(dir.path());
     let (mut server, quic, fp) = start_game_server(
         dir.path(),
@@ -367,6 +382,33 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
             "march colour near its target at ({hx}, {hy}): {near:?}"
         );
 
+        // The march-density overlay tints the 16×16 cell the march's route starts in.
+        let corner = page
+            .eval(&format!(
+                "dominionMap.tileToScreen(Math.floor({cx} / 16) * 16, Math.floor({cy} / 16) * 16)"
+            ))
+            .await;
+        let (kx, ky) = (
+            corner[0].as_f64().unwrap() - 4.0 + 2.0,
+            corner[1].as_f64().unwrap() - 4.0 + 2.0,
+        );
+        page.eval("document.getElementById('ov-density').click()").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let tinted = page.screenshot(&shots.join("map-density.png")).await;
+        assert_eq!(
+            page.eval(&format!("dominionMap.objects.has({march_id})")).await,
+            json!(true),
+            "the march is still out"
+        );
+        page.eval("document.getElementById('ov-density').click()").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let plain = page.screenshot(&shots.join("map-plain.png")).await;
+        let (before, after) = (pixel(&plain, kx, ky), pixel(&tinted, kx, ky));
+        assert!(
+            before != after && after[0] >= before[0] && after[2] <= before[2],
+            "density tint at ({kx}, {ky}): {before:?} -> {after:?}"
+        );
+
         // Clicking the city shows the server's values.
         page.click(mx, my).await;
         let shown = page
@@ -380,6 +422,45 @@ fn the_live_map_shows_terrain_cities_and_marches_in_a_real_browser() {
         );
         assert!(shown.contains(&format!("owner: {me}")), "{shown}");
         assert!(shown.contains(&format!("pos: {cx}, {cy}")), "{shown}");
+
+        // Battle activity: an attack on the nearest monster is marked where it fought.
+        let monster = page
+            .eval(&format!(
+                "[...dominionMap.objects.values()].filter(o => o.kind === 'monster')\
+                 .sort((a, b) => Math.hypot(a.pos[0]-{cx}, a.pos[1]-{cy}) - Math.hypot(b.pos[0]-{cx}, b.pos[1]-{cy}))[0]"
+            ))
+            .await;
+        let troops: Vec<(u16, u32)> = player["troops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let n = n.as_u64().unwrap() as u32;
+                (n > 0).then_some((i as u16, n))
+            })
+            .collect();
+        let outcome = c
+            .command(CommandBody::SendMarch {
+                troops,
+                target: monster["id"].as_u64().unwrap(),
+                mission: 1,
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, CommandOutcome::MarchSent { .. }),
+            "attack refused: {outcome:?}"
+        );
+        page.wait_for(
+            &format!(
+                "dominionMap.battles.some(b => b.x === {} && b.y === {})",
+                monster["pos"][0], monster["pos"][1]
+            ),
+            Duration::from_secs(15),
+        )
+        .await;
+        page.screenshot(&shots.join("map-battle.png")).await;
 
         // Tick, sessions and config version on screen.
         page.wait_for(

@@ -90,6 +90,7 @@ fn twenty_bots_log_in_and_get_answers() {
         .arg("--data")
         .arg(dir.path().join("data"))
         .args(["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .args(["--admin-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
