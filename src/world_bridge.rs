@@ -23,6 +23,7 @@ use dominion_sim::types::PlayerId;
 use dominion_persistence::journal::JournalInput;
 
 use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
+use crate::grants::GrantDesk;
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::own_view::OwnViews;
@@ -102,6 +103,8 @@ pub struct WorldBridge {
     /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
     /// over its bound behind the last durable save).
     refuse_commands: bool,
+    /// Claimed attachments from the mail service.
+    grants: Option<GrantDesk>,
 }
 
 impl WorldBridge {
@@ -126,6 +129,7 @@ impl WorldBridge {
                 mail: None,
                 journaled: Vec::new(),
                 refuse_commands: false,
+                grants: None,
             },
             WorldSender { inbox },
         )
@@ -134,6 +138,19 @@ impl WorldBridge {
     /// Sends each tick's battle and scout reports to the mail service.
     pub fn set_mail(&mut self, mail: MailHandle) {
         self.mail = Some(mail);
+    }
+
+    /// Takes claimed attachments from the mail service at each tick start (see
+    /// [`crate::grants`]).
+    pub fn set_grants(&mut self, desk: GrantDesk) {
+        self.grants = Some(desk);
+    }
+
+    /// A save of the world after `tick` is durable: answers the grants it covers.
+    pub fn saves_durable(&mut self, tick: u64) {
+        if let Some(desk) = &mut self.grants {
+            desk.saves_durable(tick);
+        }
     }
 
     /// Bytes of own-state pushes (`PlayerDelta`) sent so far.
@@ -254,6 +271,9 @@ impl WorldBridge {
             }
         }
         self.inputs = inputs;
+        if let Some(desk) = &mut self.grants {
+            desk.before_tick(kingdom, &mut self.journaled);
+        }
     }
 
     /// Replies command results from this tick's events, pushes each observer's AOI delta and each
