@@ -374,7 +374,7 @@ mod tests {
             Migrations::builtin().migrate(&mut future),
             Err(StoreError::FutureSchema {
                 found: 9,
-                supported: 2,
+                supported: 3,
                 ..
             })
         ));
