@@ -134,15 +134,15 @@ pub struct TicketRecord {
 }
 
 impl TicketRecord {
-    /// True if `other` asks for the same thing (recipients, mail, attachments, reason, expiry);
-    /// who issued it and when do not count.
+    /// True if `other` asks for the same thing (recipients, mail, attachments, reason); who
+    /// issued it, when, and the expiry do not count (a retry computing "a week from now" again
+    /// is the same ticket: the first issue's expiry holds).
     pub fn same_request(&self, other: &TicketRecord) -> bool {
         self.recipients == other.recipients
             && self.title == other.title
             && self.text == other.text
             && self.attachments == other.attachments
             && self.reason == other.reason
-            && self.expires_unix_ms == other.expires_unix_ms
     }
 }
 

@@ -5,7 +5,8 @@
 //! - checks it (a non-empty id of at most [`MAX_TICKET_ID`] printable characters, an operator,
 //!   known resource codes, positive amounts, a future expiry, a non-empty list);
 //! - records it (status *delivering*) unless a ticket with its id exists. An existing ticket
-//!   asking for something else is refused ([`TicketError::Conflict`]); one already *delivered*
+//!   asking for something else (recipients, title, text, attachments, reason; the expiry of the
+//!   first issue holds) is refused ([`TicketError::Conflict`]); one already *delivered*
 //!   is reported as it stands and nothing is sent; one still *delivering* (a delivery cut off
 //!   by a crash) is delivered again, which sends only to recipients who did not get it;
 //! - delivers in chunks of the mail service's chunk size, each recipient at most once per
@@ -78,7 +79,7 @@ pub enum TicketError {
     #[error("invalid ticket: {0}")]
     Invalid(String),
     /// A ticket with this id exists and asks for something else; nothing was sent.
-    #[error("ticket {id} was issued before with other recipients, mail, attachments or expiry")]
+    #[error("ticket {id} was issued before with other recipients, mail, attachments or reason")]
     Conflict {
         /// The id.
         id: String,
