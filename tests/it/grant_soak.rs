@@ -279,7 +279,19 @@ pub fn grant_soak(rounds: usize) -> String {
                 panic!("expected a page")
             };
             for m in page.mails.iter().filter(|m| !m.attachments.is_empty()) {
-                let answer = c.claim_mail(m.id).await.expect("final claim");
+                // The session's rate limit answers a burst of claims "retry later".
+                let mut tries = 0;
+                let answer = loop {
+                    match c.claim_mail(m.id).await {
+                        Ok(a) => break a,
+                        Err(e) if tries < 50 => {
+                            tries += 1;
+                            eprintln!("final claim of {} again after: {e}", m.id);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(e) => panic!("final claim of {}: {e}", m.id),
+                    }
+                };
                 let mut f = figures.lock().unwrap();
                 f.claims += 1;
                 match answer {
