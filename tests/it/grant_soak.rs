@@ -28,8 +28,8 @@ use dominion_sim::types::{PlayerId, Resources};
 
 use crate::support::{dominion_bin, parse_ok, runtime, small_asset_files, start_game_server};
 
-const PLAYERS: usize = 8;
-const TICKETS_PER_ROUND: usize = 5;
+const PLAYERS: usize = 12;
+const TICKETS_PER_ROUND: usize = 8;
 
 /// A small deterministic generator for kill moments and amounts.
 struct Lcg(u64);
@@ -205,6 +205,14 @@ pub fn grant_soak(rounds: usize) -> String {
             .iter()
             .map(|(c, p)| rt.spawn(claim_loop(c.clone(), *p, figures.clone(), stop.clone())))
             .collect();
+        // The server dies at a random moment of the round: during the ticket deliveries or
+        // the claims that follow them.
+        let pid = server.child.id().to_string();
+        let kill_after = Duration::from_millis(400 + rng.below(3_000));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(kill_after);
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        });
         // Tickets, some of them killed part way.
         let mut cut: Vec<SoakTicket> = Vec::new();
         let mut running: Vec<(Child, SoakTicket)> = Vec::new();
@@ -242,9 +250,10 @@ pub fn grant_soak(rounds: usize) -> String {
             }
             let _ = child.wait();
         }
-        std::thread::sleep(Duration::from_millis(300 + rng.below(2_500)));
-        server.child.kill().expect("kill -9");
+        killer.join().expect("killer thread");
         let _ = server.child.wait();
+        // Claims in flight when it died time out; the next round's start reconciles them.
+        std::thread::sleep(Duration::from_millis(200));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for t in tasks {
             let _ = rt.block_on(t);
