@@ -118,6 +118,9 @@ impl Gateway {
             ClientMessage::MailDelete(m) => {
                 self.mail_request(session, request_id, MailRequest::Delete(m))
             }
+            ClientMessage::MailClaim(m) => {
+                self.mail_request(session, request_id, MailRequest::Claim(m))
+            }
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");
             }

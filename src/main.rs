@@ -9,8 +9,12 @@ use dominion::admin::AdminOptions;
 use dominion::assets::load_dir;
 use dominion::inbox::InboxLimits;
 use dominion::journal::JournalSettings;
+use dominion::mail::Ticket;
 use dominion::replay_cmd::{ReplayOptions, run_replay};
 use dominion::serve::{ServeOptions, serve};
+use dominion::ticket_cmd::{
+    TicketAction, TicketOptions, expires_in, parse_attachments, parse_recipients, run_ticket,
+};
 
 #[derive(Parser)]
 #[command(
@@ -160,6 +164,49 @@ enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Issue an operator's compensation ticket as mail (issuing the same --id again sends
+    /// nothing new), or show tickets' audit records.
+    Ticket {
+        /// Data folder of the embedded store.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Store URL (default: sqlite in --data).
+        #[arg(long)]
+        store: Option<String>,
+        /// Kingdom/server id.
+        #[arg(long, default_value_t = 1)]
+        server_id: u16,
+        /// The ticket's unique id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Who issues it (kept in the audit).
+        #[arg(long, default_value = "")]
+        operator: String,
+        /// Recipients: `all`, or player ids separated by commas.
+        #[arg(long, default_value = "")]
+        to: String,
+        /// The mail's title.
+        #[arg(long, default_value = "Compensation")]
+        title: String,
+        /// The mail's text.
+        #[arg(long, default_value = "")]
+        text: String,
+        /// Attachments: CODE:AMOUNT,… (0 food, 1 wood, 2 stone, 3 gold).
+        #[arg(long, default_value = "")]
+        attach: String,
+        /// Why (kept in the audit).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The mail expires this many seconds after issuing (default: never).
+        #[arg(long)]
+        expires_in_secs: Option<u64>,
+        /// Show the ticket --id instead of issuing it.
+        #[arg(long)]
+        show: bool,
+        /// List the newest N tickets instead of issuing.
+        #[arg(long)]
+        list: Option<u32>,
+    },
     /// Validate an assets folder: print every error (file:line: field: message), or a summary.
     CheckAssets {
         /// The folder to check.
@@ -234,6 +281,68 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("dominion: replay: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Ticket {
+            data,
+            store,
+            server_id,
+            id,
+            operator,
+            to,
+            title,
+            text,
+            attach,
+            reason,
+            expires_in_secs,
+            show,
+            list,
+        } => {
+            init_tracing();
+            let action = match (list, show, id) {
+                (Some(n), _, _) => TicketAction::List(n),
+                (None, true, Some(id)) => TicketAction::Show(id),
+                (None, _, None) => {
+                    eprintln!("dominion: ticket: --id is required (or --list N)");
+                    return ExitCode::FAILURE;
+                }
+                (None, false, Some(id)) => {
+                    let parsed = parse_recipients(&to).and_then(|to| {
+                        parse_attachments(&attach).map(|attachments| (to, attachments))
+                    });
+                    let (to, attachments) = match parsed {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("dominion: ticket: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    };
+                    TicketAction::Issue(Ticket {
+                        id,
+                        operator,
+                        to,
+                        title,
+                        text,
+                        attachments,
+                        reason,
+                        expires_unix_ms: expires_in_secs.map(expires_in),
+                    })
+                }
+            };
+            match run_ticket(TicketOptions {
+                data,
+                store_url: store,
+                server_id,
+                action,
+            }) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dominion: ticket: {e:#}");
                     ExitCode::FAILURE
                 }
             }

@@ -233,6 +233,15 @@ fn apply_input(
         JournalInput::Alliance { player, alliance } => {
             kingdom.set_alliance(*player, *alliance);
         }
+        JournalInput::Grant {
+            player,
+            grant,
+            oldest_open,
+            resources,
+        } => {
+            // Refused on replay exactly when it was refused live (the ledger is world state).
+            let _ = kingdom.grant(*player, *grant, *oldest_open, resources);
+        }
         JournalInput::Config { digest } => {
             let assets = match &configs.override_assets {
                 Some(a) => a.clone(),

@@ -17,6 +17,7 @@ use dominion_persistence::{
 use crate::admin::{self, AdminContext, AdminOptions};
 use crate::assets::load_dir;
 use crate::gateway::Gateway;
+use crate::grants::GrantDesk;
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
 use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
@@ -283,15 +284,19 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mail_store = runtime
         .block_on(open_mail_store(&store_cfg))
         .with_context(|| format!("opening the mailboxes in {}", store_cfg.redacted()))?;
+    // Claimed attachments go to the world through the grant desk, answered once saved.
+    let (grant_desk, grants) = GrantDesk::new();
+    bridge.set_grants(grant_desk);
     let (mail, _mail_task) = {
         let _guard = runtime.enter();
-        MailService::spawn(
+        MailService::spawn_with_grants(
             mail_store,
             store.clone(),
             migrations.clone(),
             kingdom_id,
             Some(server.handle()),
             MailSettings::default(),
+            Some(grants),
         )
     };
     bridge.set_mail(mail.clone());

@@ -191,6 +191,10 @@ pub fn run_ticks(
         }
         if let Some(p) = persist.as_deref_mut() {
             let queued = p.after_tick(kingdom);
+            // Grants are answered only once a save covering them is durable.
+            if let (Some(b), Some(saved)) = (bridge.as_deref_mut(), p.durable_tick()) {
+                b.saves_durable(saved);
+            }
             if let Some(j) = journal.as_deref_mut() {
                 if queued {
                     j.save_queued();

@@ -23,6 +23,7 @@ use dominion_sim::types::PlayerId;
 use dominion_persistence::journal::JournalInput;
 
 use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
+use crate::grants::GrantDesk;
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::map_watch::MapWatchers;
@@ -112,6 +113,8 @@ pub struct WorldBridge {
     queries: Option<QueryPort>,
     /// Admin web-map pages: observers whose deltas go to them instead of a session.
     map_watchers: Option<MapWatchers>,
+    /// Claimed attachments from the mail service.
+    grants: Option<GrantDesk>,
 }
 
 impl WorldBridge {
@@ -139,6 +142,7 @@ impl WorldBridge {
                 prefetch: RoutePrefetch::new(inbox.clone()),
                 queries: None,
                 map_watchers: None,
+                grants: None,
             },
             WorldSender { inbox },
         )
@@ -147,6 +151,19 @@ impl WorldBridge {
     /// Sends each tick's battle and scout reports to the mail service.
     pub fn set_mail(&mut self, mail: MailHandle) {
         self.mail = Some(mail);
+    }
+
+    /// Takes claimed attachments from the mail service at each tick start (see
+    /// [`crate::grants`]).
+    pub fn set_grants(&mut self, desk: GrantDesk) {
+        self.grants = Some(desk);
+    }
+
+    /// A save of the world after `tick` is durable: answers the grants it covers.
+    pub fn saves_durable(&mut self, tick: u64) {
+        if let Some(desk) = &mut self.grants {
+            desk.saves_durable(tick);
+        }
     }
 
     /// Bytes of own-state pushes (`PlayerDelta`) sent so far.
@@ -293,6 +310,9 @@ impl WorldBridge {
             }
         }
         self.inputs = inputs;
+        if let Some(desk) = &mut self.grants {
+            desk.before_tick(kingdom, &mut self.journaled);
+        }
     }
 
     /// Replies command results from this tick's events, pushes each observer's AOI delta and each

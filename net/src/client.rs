@@ -55,6 +55,15 @@ impl ClientOptions {
     }
 }
 
+/// What claiming a mail's attachments did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Granted now: these (resource code, amount) are in the storehouse.
+    Granted(Vec<(u8, u64)>),
+    /// Claimed before (a retry, another device): nothing added now.
+    AlreadyClaimed(Vec<(u8, u64)>),
+}
+
 /// Client errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -254,6 +263,26 @@ impl Client {
         match self.request(Command { body }).await? {
             ServerMessage::CommandResult(r) => Ok(r.outcome),
             other => Err(unexpected(MessageType::CommandResult, &other)),
+        }
+    }
+
+    /// Claims mail `id`'s attachments into the storehouse. Answers once the grant is saved:
+    /// [`Claim::Granted`] the first time, [`Claim::AlreadyClaimed`] for every later claim (a
+    /// retry after a lost reply or a timeout, another device) — the resources arrive once.
+    /// Safe to retry on any error. Errors from the server carry the mail service's codes
+    /// (unknown mail, nothing to claim, expired, refused, unavailable).
+    pub async fn claim_mail(&self, id: u64) -> Result<Claim, ClientError> {
+        match self.request(crate::proto::MailClaim { id }).await? {
+            ServerMessage::MailClaimed(c) if c.id == id => Ok(if c.already_claimed {
+                Claim::AlreadyClaimed(c.attachments)
+            } else {
+                Claim::Granted(c.attachments)
+            }),
+            ServerMessage::MailClaimed(c) => Err(ClientError::Protocol(format!(
+                "claim of mail {id} answered for mail {}",
+                c.id
+            ))),
+            other => Err(unexpected(MessageType::MailClaimed, &other)),
         }
     }
 

@@ -178,7 +178,8 @@ impl TestApp {
             ClientMessage::MailList(_)
             | ClientMessage::MailRead(_)
             | ClientMessage::MailMarkRead(_)
-            | ClientMessage::MailDelete(_) => {
+            | ClientMessage::MailDelete(_)
+            | ClientMessage::MailClaim(_) => {
                 self.error(session, request_id, ErrorCode::UNKNOWN_TYPE, "no mail here")
             }
         }

@@ -52,6 +52,7 @@ pub mod records;
 pub mod save_queue;
 pub mod sqlite;
 pub mod store;
+pub mod tickets;
 
 pub use config::{CoordinationConfig, StoreConfig};
 pub use coordination::{
@@ -62,9 +63,9 @@ pub use mail::{Deleted, Mail, MailKind, MailPage, MailStore, NewMail, open_mail_
 pub use migrate::{Migrations, plan_migrations};
 pub use mongo::MongoStore;
 pub use records::{
-    AccountRecord, Collection, FreeSlotsRecord, KingdomId, MapObjectKind, MapObjectRecord,
-    MarchPhase, MarchPurpose, MarchRecord, PlayerRecord, Record, RespawnRecord, StoredDoc,
-    TerrainRecord, WorldMetaRecord,
+    AccountRecord, Collection, FreeSlotsRecord, GrantsRecord, KingdomId, MapObjectKind,
+    MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord, PlayerRecord, Record, RespawnRecord,
+    StoredDoc, TerrainRecord, WorldMetaRecord,
 };
 pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
 pub use sqlite::SqliteStore;
@@ -72,3 +73,4 @@ pub use store::{
     Snapshot, SnapshotManifest, SnapshotPart, Store, WriteBatch, get_or_create_account,
     load_record, load_records,
 };
+pub use tickets::{TicketRecipients, TicketRecord, TicketStatus};

@@ -11,6 +11,9 @@
 //! Mail is not fenced by the kingdom's owner epoch: it belongs to the mail service, which writes
 //! only whole mails and idempotent flags.
 //!
+//! Compensation tickets ([`crate::tickets`]) live beside the mailboxes: their audit records and
+//! a per-(ticket, player) mark so a ticket's mail reaches each recipient once.
+//!
 //! Not responsible for: who gets which mail, the wire protocol, or granting attachments (the
 //! root's mail service).
 
@@ -19,6 +22,7 @@ use dominion_sim::types::PlayerId;
 
 use crate::error::StoreError;
 use crate::records::KingdomId;
+use crate::tickets::TicketRecord;
 
 /// What a mail is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +179,66 @@ pub trait MailStore: Send + Sync + 'static {
         player: PlayerId,
         id: u64,
     ) -> Result<bool, StoreError>;
+
+    /// The id of the player's oldest mail still claimable at `now_unix_ms` (attachments, not
+    /// claimed, not expired), if any.
+    async fn oldest_claimable(
+        &self,
+        kingdom: KingdomId,
+        player: PlayerId,
+        now_unix_ms: i64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Every mail of the kingdom whose attachments are not claimed (expired or not), as
+    /// (player, id) by ascending id: what start-up reconciles with the players' grant ledgers.
+    async fn unclaimed_attachments(
+        &self,
+        kingdom: KingdomId,
+    ) -> Result<Vec<(PlayerId, u64)>, StoreError>;
+
+    /// Records `ticket` (status delivering) unless a ticket with its id exists. Returns `None`
+    /// when recorded now; otherwise the stored ticket, whose `repeats` is counted up.
+    async fn open_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &TicketRecord,
+    ) -> Result<Option<TicketRecord>, StoreError>;
+
+    /// Delivers ticket `ticket`'s mail to each recipient of `mails` who never got it (one mail
+    /// per (ticket, player), whatever happened to it since), trimming mailboxes to `keep` like
+    /// [`deliver`](Self::deliver). Returns how many got it now.
+    async fn deliver_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        mails: &[NewMail],
+        keep: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// Marks ticket `ticket` delivered to `delivered` recipients at `finished_unix_ms`.
+    async fn finish_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        delivered: u64,
+        finished_unix_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// One ticket with its audit fields.
+    async fn ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+    ) -> Result<Option<TicketRecord>, StoreError>;
+
+    /// Up to `limit` tickets first issued before `before_unix_ms` (all when `None`), newest
+    /// first.
+    async fn tickets(
+        &self,
+        kingdom: KingdomId,
+        before_unix_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TicketRecord>, StoreError>;
 }
 
 /// Opens the mailboxes of the store `config` names (its own connections to the same database).

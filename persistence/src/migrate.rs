@@ -56,6 +56,12 @@ impl Migrations {
             "players: resources fields food/wood/stone/gold -> array",
             players_v1_to_v2,
         );
+        m.register(
+            Collection::Players,
+            2,
+            "players: an empty ledger of applied grants",
+            players_v2_to_v3,
+        );
         debug_assert!(m.check_complete().is_ok(), "{:?}", m.check_complete());
         m
     }
@@ -145,6 +151,18 @@ pub fn players_v1_to_v2(doc: &mut Document) -> Result<(), String> {
         amounts.push(Bson::Int64(v));
     }
     doc.insert("resources", Bson::Array(amounts));
+    Ok(())
+}
+
+/// Players v2 -> v3: adds the ledger of applied grants, empty (no grant was applied before it
+/// existed).
+pub fn players_v2_to_v3(doc: &mut Document) -> Result<(), String> {
+    if !doc.contains_key("grants") {
+        doc.insert(
+            "grants",
+            bson::doc! { "floor": 0_i64, "applied": Bson::Array(Vec::new()) },
+        );
+    }
     Ok(())
 }
 
@@ -322,9 +340,10 @@ mod tests {
             "wounded": [], "food": 10_i64, "wood": 20_i32, "gold": 40_i64 },
         );
         assert!(Migrations::builtin().migrate(&mut d).expect("migrates"));
-        assert_eq!(d.schema_version, 2);
+        assert_eq!(d.schema_version, 3);
         let p: PlayerRecord = d.decode().expect("decodes");
         assert_eq!(p.resources.0, [10, 20, 0, 40]);
+        assert_eq!(p.grants, crate::records::GrantsRecord::default());
         assert!(!Migrations::builtin().migrate(&mut d).expect("no-op"));
     }
 
@@ -355,7 +374,7 @@ mod tests {
             Migrations::builtin().migrate(&mut future),
             Err(StoreError::FutureSchema {
                 found: 9,
-                supported: 2,
+                supported: 3,
                 ..
             })
         ));

@@ -27,6 +27,7 @@ use crate::records::{Collection, KingdomId, StoredDoc};
 use crate::store::{Snapshot, SnapshotManifest, Store, WriteBatch};
 
 mod mail;
+mod tickets;
 
 const BACKEND: &str = "mongodb";
 const EPOCHS: &str = "kingdom_epochs";

@@ -446,7 +446,10 @@ impl Record for AccountRecord {
 /// A player's persistent state. Key: the player id in decimal.
 ///
 /// Schema history: v1 stored resources as four fields `food`, `wood`, `stone`, `gold`;
-/// v2 stores them as the array `resources` (see [`crate::migrate::players_v1_to_v2`]).
+/// v2 stores them as the array `resources` (see [`crate::migrate::players_v1_to_v2`]);
+/// v3 adds the ledger of applied grants `grants: { floor, applied }`, in the same document as
+/// the resources they added (see [`crate::migrate::players_v2_to_v3`]; a v2 server refuses v3
+/// documents instead of saving them back without their ledger).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlayerRecord {
     /// Player id.
@@ -465,11 +468,23 @@ pub struct PlayerRecord {
     pub resources: Resources,
     /// Alliance, if any.
     pub alliance: Option<u64>,
+    /// Grants (claimed mail attachments) already added to the resources.
+    pub grants: GrantsRecord,
+}
+
+/// A player's ledger of applied grants as stored (the sim's `GrantLedger`): every grant id below
+/// `floor` is settled, `applied` lists the applied ids at or above it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantsRecord {
+    /// Ids below this are settled.
+    pub floor: u64,
+    /// Applied ids at or above `floor`, ascending.
+    pub applied: Vec<u64>,
 }
 
 impl Record for PlayerRecord {
     const COLLECTION: Collection = Collection::Players;
-    const SCHEMA_VERSION: i32 = 2;
+    const SCHEMA_VERSION: i32 = 3;
     fn key(&self) -> String {
         self.player.0.to_string()
     }
@@ -484,9 +499,28 @@ impl Record for PlayerRecord {
         if let Some(a) = self.alliance {
             doc.insert("alliance", a as i64);
         }
+        doc.insert(
+            "grants",
+            doc! {
+                "floor": self.grants.floor as i64,
+                "applied": self.grants.applied.iter().map(|&id| Bson::Int64(id as i64)).collect::<Vec<_>>(),
+            },
+        );
     }
     fn decode(doc: &Document) -> Result<Self, String> {
+        let grants = doc
+            .get_document("grants")
+            .map_err(|e| format!("field grants: {e}"))?;
+        let applied = get_array(grants, "applied")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| bson_to_u64(v, &format!("field grants.applied[{i}]")))
+            .collect::<Result<Vec<u64>, String>>()?;
         Ok(PlayerRecord {
+            grants: GrantsRecord {
+                floor: get_u64(grants, "floor")?,
+                applied,
+            },
             player: PlayerId(get_u64(doc, "player")?),
             name: get_str(doc, "name")?.to_string(),
             city_id: ObjectId(get_u64(doc, "city_id")?),
@@ -1047,6 +1081,10 @@ mod tests {
             wounded: Troops(vec![]),
             resources: Resources([u64::MAX, 1, 2, 3]),
             alliance: Some(3),
+            grants: GrantsRecord {
+                floor: 7,
+                applied: vec![7, 9, u64::MAX],
+            },
         });
         roundtrip(MapObjectRecord {
             id: ObjectId(5),

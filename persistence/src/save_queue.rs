@@ -364,7 +364,9 @@ async fn writer(
                         "saving recovered: coalesced backlog written"
                     );
                 }
-                let _ = shared.written.send(*last_seq);
+                // `send_replace`, not `send`: with no receiver subscribed (nobody flushing), `send`
+                // would drop the value and `durable_seq` would never move.
+                shared.written.send_replace(*last_seq);
                 backoff = config.initial_backoff;
                 current = None;
             }

@@ -20,6 +20,7 @@ use crate::records::{Collection, KingdomId, StoredDoc};
 use crate::store::{Snapshot, SnapshotManifest, Store, WriteBatch};
 
 mod mail;
+mod tickets;
 
 const BACKEND: &str = "sqlite";
 
@@ -161,6 +162,7 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
          CREATE INDEX IF NOT EXISTS snapshot_chunks_kingdom ON snapshot_chunks(kingdom);\n",
     );
     sql.push_str(mail::SCHEMA);
+    sql.push_str(tickets::SCHEMA);
     sql.push_str("COMMIT;");
     conn.execute_batch(&sql)
 }

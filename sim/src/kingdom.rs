@@ -11,7 +11,7 @@ use crate::active_config::{
     ActiveConfig, ConfigPlugin, ConfigSystems, PendingConfig, ReloadRefused, check_reload,
 };
 use crate::aoi::{AoiPlugin, AoiSystems};
-use crate::city::{City, CityPlugin, FoundCityError, FreeCitySlots, Players};
+use crate::city::{City, CityPlugin, FoundCityError, FreeCitySlots, GrantRefusal, Players};
 use crate::clock::{ClockPlugin, ClockSystems, Tick};
 use crate::command::{Command, CommandInbox, CommandPlugin, CommandSystems};
 use crate::config::Assets;
@@ -23,7 +23,7 @@ use crate::map::{
 use crate::march::{March, MarchPlugin, MarchSystems};
 use crate::schedule::{Plugin, TickPhase, add_systems};
 use crate::timing::chain_timed;
-use crate::types::{ObjectId, PlayerId, TilePos};
+use crate::types::{ObjectId, PlayerId, Resources, TilePos};
 
 pub use crate::types::WorldSeed;
 
@@ -138,6 +138,43 @@ impl Kingdom {
             }
             None => false,
         }
+    }
+
+    /// Adds a grant (a claimed mail's attachments) to `player`'s storehouse unless their
+    /// ledger already holds `grant`; the ledger and the resources change together, on the city,
+    /// so they are saved in the same record. `oldest_open` is the player's oldest mail still
+    /// claimable when the claim was sent (see [`crate::city::GrantLedger`]). Applied between
+    /// ticks, like founding a city; the host journals it. Reads and writes the player's [`City`];
+    /// marks their own view changed.
+    pub fn grant(
+        &mut self,
+        player: PlayerId,
+        grant: u64,
+        oldest_open: u64,
+        resources: &Resources,
+    ) -> Result<(), GrantRefusal> {
+        let city = self
+            .world
+            .resource::<Players>()
+            .0
+            .get(&player)
+            .map(|p| p.city)
+            .ok_or(GrantRefusal::NoCity)?;
+        let entity = self
+            .world
+            .resource::<ObjectIndex>()
+            .entity(city)
+            .ok_or(GrantRefusal::NoCity)?;
+        let Some(mut c) = self.world.get_mut::<City>(entity) else {
+            return Err(GrantRefusal::NoCity);
+        };
+        if c.grants.refuses(grant) {
+            return Err(GrantRefusal::AlreadyApplied);
+        }
+        c.grants.admit(grant, oldest_open)?;
+        c.resources.add_all(resources);
+        crate::player_view::mark_changed(&mut self.world, player);
+        Ok(())
     }
 
     /// A player's city (id and component).

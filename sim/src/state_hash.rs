@@ -193,6 +193,15 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
                 troops(&mut b, &c.troops);
                 troops(&mut b, &c.wounded);
                 resources(&mut b, &c.resources);
+                // Only a ledger in use adds bytes, so worlds without grants hash as before.
+                if !c.grants.is_empty() {
+                    b.push(7);
+                    b.extend_from_slice(&c.grants.floor().to_le_bytes());
+                    b.extend_from_slice(&(c.grants.len() as u64).to_le_bytes());
+                    for id in c.grants.applied() {
+                        b.extend_from_slice(&id.to_le_bytes());
+                    }
+                }
             }
             if let Some(g) = gatherer {
                 b.push(6);

@@ -10,10 +10,16 @@
 //! mailbox request by at most one chunk's write. A failed write is retried (with a pause) and
 //! nothing queued is dropped.
 //!
-//! Not responsible for: deciding who is told what (the sim's `player_events`), claiming
-//! attachments (not built yet: mail with attachments is delivered and kept, never trimmed).
+//! Claims of attachments ([`claims`]) and compensation tickets ([`tickets`]) run beside the
+//! loop as tasks of their own: a claim waits for the world to save its grant, a ticket for its
+//! whole delivery, and neither holds up the mailbox requests.
+//!
+//! Not responsible for: deciding who is told what (the sim's `player_events`), applying grants
+//! (the world, through [`crate::grants`]).
 
+pub mod claims;
 mod reports;
+pub mod tickets;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +40,13 @@ use dominion_sim::player_events::Notice;
 use dominion_sim::types::PlayerId;
 use tokio::sync::{mpsc, oneshot};
 
+pub use claims::{ClaimError, Claimed, Claims, Reconciled};
 pub use reports::report_mails;
+pub use tickets::{Ticket, TicketDesk, TicketError, TicketReceipt, issue_ticket};
+
+use crate::grants::GrantSender;
+use dominion_net::proto::{MailClaim, MailClaimed};
+use dominion_persistence::TicketRecord;
 
 /// Application error codes of the mail service.
 pub mod codes {
@@ -45,6 +57,13 @@ pub mod codes {
     pub const MAIL_HAS_ATTACHMENTS: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 21);
     /// The mail store is unavailable: try again later.
     pub const MAIL_UNAVAILABLE: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 22);
+    /// The mail has no attachments to claim.
+    pub const MAIL_NOTHING_TO_CLAIM: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 23);
+    /// The mail expired before its attachments were claimed.
+    pub const MAIL_EXPIRED: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 24);
+    /// The world refused the grant (no city; too many newer attachments claimed before the
+    /// oldest; an unknown resource): nothing added, the mail stays claimable.
+    pub const MAIL_CLAIM_REFUSED: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 25);
 }
 
 /// Tunables.
@@ -105,6 +124,8 @@ pub enum MailRequest {
     MarkRead(MailMarkRead),
     /// Delete.
     Delete(MailDelete),
+    /// Claim the attachments.
+    Claim(MailClaim),
 }
 
 enum MailInput {
@@ -145,6 +166,8 @@ pub struct MailStats {
 pub struct MailHandle {
     tx: mpsc::UnboundedSender<MailInput>,
     stats: Arc<MailStats>,
+    tickets: Arc<TicketDesk>,
+    claims: Option<Arc<Claims>>,
 }
 
 impl MailHandle {
@@ -224,6 +247,38 @@ impl MailHandle {
     pub fn stats(&self) -> Arc<MailStats> {
         self.stats.clone()
     }
+
+    /// The claim desk (absent when the service runs without a world: claims are then answered
+    /// unavailable).
+    pub fn claims(&self) -> Option<Arc<Claims>> {
+        self.claims.clone()
+    }
+
+    /// Issues an operator's compensation ticket: its mail reaches each recipient once, however
+    /// often the same ticket id is issued; resolves when the delivery is complete. See
+    /// [`tickets`] for the rules. Runs on the caller's task (deliveries one at a time).
+    pub async fn issue_ticket(&self, ticket: Ticket) -> Result<TicketReceipt, TicketError> {
+        issue_ticket(&self.tickets, ticket).await
+    }
+
+    /// A ticket's audit record: who issued it and when, recipients, attachments, reason,
+    /// expiry, status, recipients delivered, repeats.
+    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
+        self.tickets.mail.ticket(self.tickets.kingdom, id).await
+    }
+
+    /// Up to `limit` tickets first issued before `before_unix_ms` (all when `None`), newest
+    /// first: page with the last one's `issued_unix_ms`.
+    pub async fn tickets(
+        &self,
+        before_unix_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TicketRecord>, StoreError> {
+        self.tickets
+            .mail
+            .tickets(self.tickets.kingdom, before_unix_ms, limit)
+            .await
+    }
 }
 
 enum Queued {
@@ -242,11 +297,13 @@ pub struct MailService {
     settings: MailSettings,
     stats: Arc<MailStats>,
     queue: VecDeque<Queued>,
+    claims: Option<Arc<Claims>>,
 }
 
 impl MailService {
-    /// Starts the service on the current tokio runtime. `net` (absent in benches) carries the
-    /// replies to players' requests; `world` lists the players of a broadcast.
+    /// Starts the service on the current tokio runtime, without a world: claims are answered
+    /// unavailable. `net` (absent in benches) carries the replies to players' requests; `world`
+    /// lists the players of a broadcast.
     pub fn spawn(
         mail: Arc<dyn MailStore>,
         world: Arc<dyn Store>,
@@ -255,8 +312,45 @@ impl MailService {
         net: Option<ServerHandle>,
         settings: MailSettings,
     ) -> (MailHandle, tokio::task::JoinHandle<()>) {
+        Self::spawn_with_grants(mail, world, migrations, kingdom, net, settings, None)
+    }
+
+    /// [`spawn`](Self::spawn) with the world's grant desk: claims go to the world, and the
+    /// mailboxes are reconciled with the players' ledgers first (a task of its own; claims wait
+    /// for it).
+    pub fn spawn_with_grants(
+        mail: Arc<dyn MailStore>,
+        world: Arc<dyn Store>,
+        migrations: Arc<Migrations>,
+        kingdom: KingdomId,
+        net: Option<ServerHandle>,
+        settings: MailSettings,
+        grants: Option<GrantSender>,
+    ) -> (MailHandle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(MailStats::default());
+        let claims = grants.map(|g| Arc::new(Claims::new(mail.clone(), kingdom, g)));
+        if let Some(c) = &claims {
+            let c = c.clone();
+            tokio::spawn(async move {
+                match c.reconcile().await {
+                    Ok(r) => tracing::info!(
+                        checked = r.checked,
+                        marked = r.marked,
+                        "mailboxes reconciled with the grant ledgers"
+                    ),
+                    Err(e) => tracing::warn!("mailbox reconciliation stopped: {e}"),
+                }
+            });
+        }
+        let tickets = Arc::new(TicketDesk::new(
+            mail.clone(),
+            world.clone(),
+            migrations.clone(),
+            kingdom,
+            settings.keep,
+            settings.chunk,
+        ));
         let service = MailService {
             mail,
             world,
@@ -266,9 +360,18 @@ impl MailService {
             settings,
             stats: stats.clone(),
             queue: VecDeque::new(),
+            claims: claims.clone(),
         };
         let task = tokio::spawn(service.run(rx));
-        (MailHandle { tx, stats }, task)
+        (
+            MailHandle {
+                tx,
+                stats,
+                tickets,
+                claims,
+            },
+            task,
+        )
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<MailInput>) {
@@ -295,6 +398,32 @@ impl MailService {
             } => {
                 let mails = report_mails(tick, &notices, sent_ms, self.settings.report_ttl);
                 self.queue.extend(mails.into_iter().map(Queued::Mail));
+            }
+            MailInput::Request {
+                session,
+                request_id,
+                player,
+                request: MailRequest::Claim(c),
+            } => {
+                let claims = self.claims.clone();
+                let net = self.net.clone();
+                let stats = self.stats.clone();
+                tokio::spawn(async move {
+                    let reply = claim_reply(claims.as_deref(), player, c.id).await;
+                    stats.requests.fetch_add(1, Ordering::Relaxed);
+                    if let Some(net) = net {
+                        let _ = net.reply(session, request_id, &reply);
+                    }
+                });
+            }
+            MailInput::Ask(player, MailRequest::Claim(c), reply) => {
+                let claims = self.claims.clone();
+                let stats = self.stats.clone();
+                tokio::spawn(async move {
+                    let answer = claim_reply(claims.as_deref(), player, c.id).await;
+                    stats.requests.fetch_add(1, Ordering::Relaxed);
+                    let _ = reply.send(answer);
+                });
             }
             MailInput::Request {
                 session,
@@ -457,7 +586,38 @@ impl MailService {
                     format!("mail {} has attachments to claim first", d.id),
                 ),
             },
+            // Routed to the claim desk before this point; answered here only if that changes.
+            MailRequest::Claim(c) => claim_reply(self.claims.as_deref(), player, c.id).await,
         })
+    }
+}
+
+/// A claim's answer on the wire.
+async fn claim_reply(claims: Option<&Claims>, player: PlayerId, id: u64) -> ServerMessage {
+    let Some(claims) = claims else {
+        return ServerMessage::error(
+            codes::MAIL_UNAVAILABLE,
+            "claiming is unavailable: this mail service has no world",
+        );
+    };
+    match claims.claim(player, id).await {
+        Ok(c) => ServerMessage::from(MailClaimed {
+            id: c.id,
+            already_claimed: c.already_claimed,
+            attachments: c.attachments,
+        }),
+        Err(e) => {
+            let code = match &e {
+                ClaimError::NotFound(_) => codes::MAIL_NOT_FOUND,
+                ClaimError::NothingToClaim(_) => codes::MAIL_NOTHING_TO_CLAIM,
+                ClaimError::Expired(_) => codes::MAIL_EXPIRED,
+                ClaimError::Refused { .. } | ClaimError::UnknownResource { .. } => {
+                    codes::MAIL_CLAIM_REFUSED
+                }
+                ClaimError::Unavailable(_) => codes::MAIL_UNAVAILABLE,
+            };
+            ServerMessage::error(code, e.to_string())
+        }
     }
 }
 

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use dominion_persistence::journal::{decode_waiting, encode_waiting};
 use dominion_persistence::{
-    FreeSlotsRecord, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord,
-    PlayerRecord, RespawnRecord, TerrainRecord, WorldMetaRecord,
+    FreeSlotsRecord, GrantsRecord, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose,
+    MarchRecord, PlayerRecord, RespawnRecord, TerrainRecord, WorldMetaRecord,
 };
-use dominion_sim::city::City;
+use dominion_sim::city::{City, GrantLedger};
 use dominion_sim::map::{MapObject, Monster, ResourceField, Respawn, Terrain, Tile};
 use dominion_sim::march::{March, MarchState, Mission, Route};
 use dominion_sim::snapshot::{
@@ -48,6 +48,10 @@ pub fn object_records(
                 wounded: c.wounded.clone(),
                 resources: c.resources,
                 alliance: alliances.get(&c.owner).copied().flatten(),
+                grants: GrantsRecord {
+                    floor: c.grants.floor(),
+                    applied: c.grants.applied().collect(),
+                },
             }),
         ),
     };
@@ -261,6 +265,10 @@ pub fn world_from_records(stored: StoredWorld) -> Result<WorldState, String> {
                     troops: p.troops.clone(),
                     wounded: p.wounded.clone(),
                     resources: p.resources,
+                    grants: GrantLedger::from_parts(
+                        p.grants.floor,
+                        p.grants.applied.iter().copied(),
+                    ),
                 })
             }
         };

@@ -51,6 +51,15 @@ fn apply(k: &mut Kingdom, j: &mut TickJournal, input: JournalInput) {
         JournalInput::Alliance { player, alliance } => {
             k.set_alliance(*player, *alliance);
         }
+        JournalInput::Grant {
+            player,
+            grant,
+            oldest_open,
+            resources,
+        } => {
+            // Refused or not, it is journaled; replay refuses it the same way.
+            let _ = k.grant(*player, *grant, *oldest_open, resources);
+        }
         JournalInput::Config { .. } => unreachable!("configs are staged by the driver"),
     }
     j.push(input);
@@ -105,6 +114,21 @@ fn a_recorded_busy_run_replays_to_every_recorded_hash_with_rayon_on_and_off() {
                 JournalInput::Alliance {
                     player: p,
                     alliance,
+                },
+            );
+        }
+        if t % 31 == 0 {
+            // Claimed attachments, some of them claimed again (refused by the ledger).
+            let p = PlayerId(1 + rng.below(PLAYERS.min(t)));
+            let grant = t - rng.below(2) * 31;
+            apply(
+                &mut k,
+                &mut journal,
+                JournalInput::Grant {
+                    player: p,
+                    grant,
+                    oldest_open: grant.saturating_sub(62),
+                    resources: dominion_sim::types::Resources([t, 0, 1, 0]),
                 },
             );
         }

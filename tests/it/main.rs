@@ -6,6 +6,8 @@ mod assets_golden;
 mod crash_recovery;
 mod exact_restore;
 mod fair_inbox;
+mod grant_soak;
+mod grants;
 mod hot_reload;
 mod journal_replay;
 mod login;

@@ -232,7 +232,7 @@ fn datafix_migrates_old_documents_once() {
     let plan = run(&["--dry-run"]);
     assert!(plan.contains("dry run, nothing written"), "{plan}");
     assert!(
-        plan.contains("players: 1 outdated (target v2) [v1: 1]; 1 would migrate"),
+        plan.contains("players: 1 outdated (target v3) [v1: 1]; 1 would migrate"),
         "{plan}"
     );
     assert!(
@@ -241,7 +241,7 @@ fn datafix_migrates_old_documents_once() {
     );
     let done = run(&[]);
     assert!(
-        done.contains("players: 1 outdated (target v2) [v1: 1]; 1 migrated, 0 failing, 1 written"),
+        done.contains("players: 1 outdated (target v3) [v1: 1]; 1 migrated, 0 failing, 1 written"),
         "{done}"
     );
     let after = run(&["--dry-run"]);

@@ -6,6 +6,12 @@
 //! | [`MailRead`] | [`MailItem`]: the whole mail, now marked read |
 //! | [`MailMarkRead`] | [`MailDone`]: how many changed |
 //! | [`MailDelete`] | [`MailDone`] (1), or an error: unknown mail, unclaimed attachments |
+//! | [`MailClaim`] | [`MailClaimed`]: granted now, or already claimed (a retry, another device); or an error: unknown mail, nothing to claim, expired, refused, unavailable |
+//!
+//! A claim is answered only once the resources it added are saved with the player's ledger of
+//! applied grants; the ledger refuses a mail's grant a second time, so claiming twice — a
+//! retry after a lost reply, two devices, a server crash in between — grants once, and every
+//! claim after the first is answered [`MailClaimed`] with `already_claimed` set.
 //!
 //! A report's body (kinds 1 battle, 2 scout) is the body of a [`PlayerEvent`] push — the same
 //! report the player got pushed if online; read it with [`decode_report`]. A system mail's body
@@ -49,6 +55,25 @@ pub struct MailMarkRead {
 pub struct MailDelete {
     /// The mail.
     pub id: u64,
+}
+
+/// Client → server: claims a mail's attachments into the player's storehouse.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MailClaim {
+    /// The mail.
+    pub id: u64,
+}
+
+/// Server → client: reply to [`MailClaim`].
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MailClaimed {
+    /// The mail.
+    pub id: u64,
+    /// True when this claim granted nothing because the attachments were claimed before (by a
+    /// retry of this claim or another device); the storehouse holds them once.
+    pub already_claimed: bool,
+    /// The mail's attachments: (resource code, amount).
+    pub attachments: Vec<(u8, u64)>,
 }
 
 /// One mail.

@@ -12,12 +12,14 @@
 //! | `0x0004` | [`Ping`] | C→S | request |
 //! | `0x0010` | [`Command`] | C→S | request |
 //! | `0x0020`–`0x0023` | [`MailList`], [`MailRead`], [`MailMarkRead`], [`MailDelete`] | C→S | request |
+//! | `0x0024` | [`MailClaim`] | C→S | request |
 //! | `0x8000` | [`ErrorReply`] | S→C | reply (or push for errors on pushes) |
 //! | `0x8001` | [`LoginOk`] | S→C | reply to Login/Resume |
 //! | `0x8003` | [`ViewportSet`] | S→C | reply to SetViewport |
 //! | `0x8004` | [`Pong`] | S→C | reply to Ping |
 //! | `0x8010` | [`CommandResult`] | S→C | reply to Command |
 //! | `0x8020`–`0x8022` | [`MailPage`], [`MailItem`], [`MailDone`] | S→C | replies to mail requests |
+//! | `0x8023` | [`MailClaimed`] | S→C | reply to MailClaim |
 //! | `0x8100` | [`Kick`] | S→C | push |
 //! | `0x8101` | [`MoveTo`] | S→C | push |
 //! | `0x8200` | [`WorldDelta`] | S→C | push |
@@ -77,6 +79,8 @@ pub enum MessageType {
     MailMarkRead = 0x0022,
     /// [`MailDelete`].
     MailDelete = 0x0023,
+    /// [`MailClaim`].
+    MailClaim = 0x0024,
     /// [`ErrorReply`].
     ErrorReply = 0x8000,
     /// [`LoginOk`].
@@ -93,6 +97,8 @@ pub enum MessageType {
     MailItem = 0x8021,
     /// [`MailDone`].
     MailDone = 0x8022,
+    /// [`MailClaimed`].
+    MailClaimed = 0x8023,
     /// [`Kick`].
     Kick = 0x8100,
     /// [`MoveTo`].
@@ -107,7 +113,7 @@ pub enum MessageType {
 
 impl MessageType {
     /// Every known type.
-    pub const ALL: [MessageType; 22] = [
+    pub const ALL: [MessageType; 24] = [
         MessageType::Login,
         MessageType::Resume,
         MessageType::SetViewport,
@@ -130,6 +136,8 @@ impl MessageType {
         MessageType::MailPage,
         MessageType::MailItem,
         MessageType::MailDone,
+        MessageType::MailClaim,
+        MessageType::MailClaimed,
     ];
 
     /// The wire id.
@@ -172,6 +180,8 @@ impl MessageType {
             MessageType::MailPage => "MailPage",
             MessageType::MailItem => "MailItem",
             MessageType::MailDone => "MailDone",
+            MessageType::MailClaim => "MailClaim",
+            MessageType::MailClaimed => "MailClaimed",
         }
     }
 }
@@ -318,7 +328,10 @@ pub struct CommandResult {
     pub outcome: CommandOutcome,
 }
 
-pub use super::mail::{MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage, MailRead};
+pub use super::mail::{
+    MailClaim, MailClaimed, MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage,
+    MailRead,
+};
 pub use super::notice::PlayerEvent;
 pub use super::player::PlayerDelta;
 pub use command_enums::{CommandBody, CommandOutcome};
@@ -598,7 +611,9 @@ no_semantic_limits!(
     MailItem,
     MailDone,
     MailRead,
-    MailDelete
+    MailDelete,
+    MailClaim,
+    MailClaimed
 );
 
 macro_rules! message_enum {
@@ -688,6 +703,8 @@ message_enum!(
         MailMarkRead,
         /// See [`MailDelete`].
         MailDelete,
+        /// See [`MailClaim`].
+        MailClaim,
     }
 );
 
@@ -720,6 +737,8 @@ message_enum!(
         MailItem,
         /// See [`MailDone`].
         MailDone,
+        /// See [`MailClaimed`].
+        MailClaimed,
     }
 );
 

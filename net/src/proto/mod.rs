@@ -20,9 +20,10 @@ pub use frame::{
 };
 pub use messages::{
     ClientMessage, Command, CommandBody, CommandOutcome, CommandResult, EncodeError, ErrorCode,
-    ErrorReply, Kick, Login, LoginOk, MailDelete, MailDone, MailItem, MailList, MailMarkRead,
-    MailPage, MailRead, MessageError, MessageType, MoveTo, Ping, PlayerDelta, PlayerEvent, Pong,
-    Resume, ServerMessage, SetViewport, ViewportSet, WorldDelta, limits,
+    ErrorReply, Kick, Login, LoginOk, MailClaim, MailClaimed, MailDelete, MailDone, MailItem,
+    MailList, MailMarkRead, MailPage, MailRead, MessageError, MessageType, MoveTo, Ping,
+    PlayerDelta, PlayerEvent, Pong, Resume, ServerMessage, SetViewport, ViewportSet, WorldDelta,
+    limits,
 };
 pub use rate::{RateLimit, TokenBucket};
 pub use session::{Action, CloseCode, Session, SessionConfig, SessionState, SessionStats};

@@ -9,7 +9,7 @@
 
 use dominion_sim::command::{Command, Submitted};
 use dominion_sim::march::Mission;
-use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
+use dominion_sim::types::{ObjectId, PlayerId, Resources, TilePos, Troops};
 
 /// Frame magic.
 pub const MAGIC: [u8; 4] = *b"DJRN";
@@ -50,6 +50,18 @@ pub enum JournalInput {
     Config {
         /// BLAKE3 digest of the asset texts ([`dominion_sim::config::Assets::digest`]).
         digest: [u8; 32],
+    },
+    /// A claimed mail's attachments granted to a player (`Kingdom::grant`; refused there when
+    /// the player's ledger already holds the grant, the same on replay).
+    Grant {
+        /// The player.
+        player: PlayerId,
+        /// The grant id (the mail's id).
+        grant: u64,
+        /// The player's oldest claimable mail when the claim was sent.
+        oldest_open: u64,
+        /// What it adds.
+        resources: Resources,
     },
 }
 
@@ -206,6 +218,20 @@ fn encode_input(input: &JournalInput, out: &mut Vec<u8>) {
             out.push(4);
             out.extend_from_slice(digest);
         }
+        JournalInput::Grant {
+            player,
+            grant,
+            oldest_open,
+            resources,
+        } => {
+            out.push(5);
+            out.extend_from_slice(&player.0.to_le_bytes());
+            out.extend_from_slice(&grant.to_le_bytes());
+            out.extend_from_slice(&oldest_open.to_le_bytes());
+            for r in resources.0 {
+                out.extend_from_slice(&r.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -234,6 +260,12 @@ fn decode_input(r: &mut Reader<'_>) -> Result<JournalInput, DecodeError> {
         }
         4 => JournalInput::Config {
             digest: r.array32()?,
+        },
+        5 => JournalInput::Grant {
+            player: PlayerId(r.u64()?),
+            grant: r.u64()?,
+            oldest_open: r.u64()?,
+            resources: Resources([r.u64()?, r.u64()?, r.u64()?, r.u64()?]),
         },
         t => return Err(DecodeError::Invalid(format!("input tag {t}"))),
     })
@@ -413,6 +445,12 @@ mod tests {
                     alliance: None,
                 },
                 JournalInput::Config { digest: [9; 32] },
+                JournalInput::Grant {
+                    player: PlayerId(8),
+                    grant: u64::MAX,
+                    oldest_open: 3,
+                    resources: Resources([1, 0, u64::MAX, 4]),
+                },
             ],
         }
     }

@@ -15,18 +15,19 @@ use super::{MongoStore, SEQUENCES};
 use crate::error::StoreError;
 use crate::mail::{Deleted, Mail, MailKind, MailPage, MailStore, NewMail, trim_plan};
 use crate::records::KingdomId;
+use crate::tickets::TicketRecord;
 
-const MAIL: &str = "mail";
+pub(super) const MAIL: &str = "mail";
 const MAIL_IDS: &str = "mail_ids";
 
-fn binary(bytes: Vec<u8>) -> Bson {
+pub(super) fn binary(bytes: Vec<u8>) -> Bson {
     Bson::Binary(Binary {
         subtype: BinarySubtype::Generic,
         bytes,
     })
 }
 
-fn attachments_bytes(a: &[(u8, u64)]) -> Vec<u8> {
+pub(super) fn attachments_bytes(a: &[(u8, u64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(a.len() * 9);
     for (code, amount) in a {
         out.push(*code);
@@ -35,7 +36,7 @@ fn attachments_bytes(a: &[(u8, u64)]) -> Vec<u8> {
     out
 }
 
-fn corrupt(id: &str, reason: impl Into<String>) -> StoreError {
+pub(super) fn corrupt(id: &str, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         collection: MAIL,
         id: id.to_string(),
@@ -77,6 +78,28 @@ fn to_mail(d: &Document) -> Result<Mail, StoreError> {
     })
 }
 
+/// A mail as stored; a ticket's mail names its ticket.
+pub(super) fn mail_doc(kingdom: KingdomId, m: &NewMail, id: u64, ticket: Option<&str>) -> Document {
+    let mut d = doc! {
+        "_id": id as i64,
+        "kingdom": i64::from(kingdom.0),
+        "player": m.player.0 as i64,
+        "kind": m.kind.code(),
+        "sent_ms": m.sent_unix_ms,
+        "expires_ms": m.expires_unix_ms.map_or(Bson::Null, Bson::Int64),
+        "title": m.title.clone(),
+        "body": binary(m.body.clone()),
+        "attachments": binary(attachments_bytes(&m.attachments)),
+        "has_attachments": !m.attachments.is_empty(),
+        "read": false,
+        "claimed": false,
+    };
+    if let Some(t) = ticket {
+        d.insert("ticket", t);
+    }
+    d
+}
+
 /// Mail of one player not expired at `now`.
 fn mailbox(kingdom: KingdomId, player: PlayerId, now: i64) -> Document {
     doc! {
@@ -88,19 +111,87 @@ fn mailbox(kingdom: KingdomId, player: PlayerId, now: i64) -> Document {
 
 impl MongoStore {
     async fn create_mail_index(&self) -> Result<(), StoreError> {
-        self.coll(MAIL)
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "kingdom": 1, "player": 1, "_id": -1 })
-                    .build(),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| self.map_err("create mail index", e))
+        for (coll, keys) in [
+            (MAIL, doc! { "kingdom": 1, "player": 1, "_id": -1 }),
+            (MAIL, doc! { "kingdom": 1, "ticket": 1, "player": 1 }),
+            ("mail_tickets", doc! { "kingdom": 1, "issued_ms": -1 }),
+        ] {
+            self.coll(coll)
+                .create_index(IndexModel::builder().keys(keys).build())
+                .await
+                .map_err(|e| self.map_err("create mail index", e))?;
+        }
+        Ok(())
+    }
+
+    /// Trims the mailboxes of `mails`' recipients to `keep` (oldest reports first; never
+    /// unclaimed attachments).
+    pub(super) async fn trim_mailboxes(
+        &self,
+        kingdom: KingdomId,
+        mails: &[NewMail],
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        let mut players: Vec<PlayerId> = mails.iter().map(|m| m.player).collect();
+        players.sort_unstable();
+        players.dedup();
+        for p in players {
+            let filter = doc! { "kingdom": i64::from(kingdom.0), "player": p.0 as i64 };
+            let n = self
+                .coll(MAIL)
+                .count_documents(filter.clone())
+                .await
+                .map_err(|e| self.map_err("count mail", e))?;
+            if n <= u64::from(keep) {
+                continue;
+            }
+            let docs: Vec<Document> = self
+                .coll(MAIL)
+                .find(filter)
+                .projection(
+                    doc! { "_id": 1, "kind": 1, "has_attachments": 1, "claimed": 1, "ticket": 1 },
+                )
+                .await
+                .map_err(|e| self.map_err("trim mail", e))?
+                .try_collect()
+                .await
+                .map_err(|e| self.map_err("trim mail", e))?;
+            let rows: Vec<(u64, MailKind, bool)> = docs
+                .iter()
+                .map(|d| {
+                    (
+                        d.get_i64("_id").unwrap_or(0) as u64,
+                        MailKind::from_code(d.get_i64("kind").unwrap_or(3))
+                            .unwrap_or(MailKind::System),
+                        d.get_bool("has_attachments").unwrap_or(true)
+                            && !d.get_bool("claimed").unwrap_or(false),
+                    )
+                })
+                .collect();
+            let gone: Vec<i64> = trim_plan(rows, keep)
+                .into_iter()
+                .map(|id| id as i64)
+                .collect();
+            if !gone.is_empty() {
+                // A ticket's mail leaves its (ticket, player) mark behind before it goes.
+                for d in &docs {
+                    if let (Ok(id), Ok(ticket)) = (d.get_i64("_id"), d.get_str("ticket"))
+                        && gone.contains(&id)
+                    {
+                        self.mark_ticket_sent(kingdom, ticket, p, id as u64).await?;
+                    }
+                }
+                self.coll(MAIL)
+                    .delete_many(doc! { "_id": { "$in": gone } })
+                    .await
+                    .map_err(|e| self.map_err("trim mail", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Reserves `n` consecutive mail ids; returns the first.
-    async fn reserve_mail_ids(&self, n: u64) -> Result<u64, StoreError> {
+    pub(super) async fn reserve_mail_ids(&self, n: u64) -> Result<u64, StoreError> {
         let d = self
             .coll(SEQUENCES)
             .find_one_and_update(
@@ -137,72 +228,13 @@ impl MailStore for MongoStore {
         let docs: Vec<Document> = mails
             .iter()
             .zip(&ids)
-            .map(|(m, id)| {
-                doc! {
-                    "_id": *id as i64,
-                    "kingdom": i64::from(kingdom.0),
-                    "player": m.player.0 as i64,
-                    "kind": m.kind.code(),
-                    "sent_ms": m.sent_unix_ms,
-                    "expires_ms": m.expires_unix_ms.map_or(Bson::Null, Bson::Int64),
-                    "title": m.title.clone(),
-                    "body": binary(m.body.clone()),
-                    "attachments": binary(attachments_bytes(&m.attachments)),
-                    "has_attachments": !m.attachments.is_empty(),
-                    "read": false,
-                    "claimed": false,
-                }
-            })
+            .map(|(m, id)| mail_doc(kingdom, m, *id, None))
             .collect();
         self.coll(MAIL)
             .insert_many(docs)
             .await
             .map_err(|e| self.map_err("deliver mail", e))?;
-        let mut players: Vec<PlayerId> = mails.iter().map(|m| m.player).collect();
-        players.sort_unstable();
-        players.dedup();
-        for p in players {
-            let filter = doc! { "kingdom": i64::from(kingdom.0), "player": p.0 as i64 };
-            let n = self
-                .coll(MAIL)
-                .count_documents(filter.clone())
-                .await
-                .map_err(|e| self.map_err("count mail", e))?;
-            if n <= u64::from(keep) {
-                continue;
-            }
-            let rows: Vec<Document> = self
-                .coll(MAIL)
-                .find(filter)
-                .projection(doc! { "_id": 1, "kind": 1, "has_attachments": 1, "claimed": 1 })
-                .await
-                .map_err(|e| self.map_err("trim mail", e))?
-                .try_collect()
-                .await
-                .map_err(|e| self.map_err("trim mail", e))?;
-            let rows: Vec<(u64, MailKind, bool)> = rows
-                .iter()
-                .map(|d| {
-                    (
-                        d.get_i64("_id").unwrap_or(0) as u64,
-                        MailKind::from_code(d.get_i64("kind").unwrap_or(3))
-                            .unwrap_or(MailKind::System),
-                        d.get_bool("has_attachments").unwrap_or(true)
-                            && !d.get_bool("claimed").unwrap_or(false),
-                    )
-                })
-                .collect();
-            let gone: Vec<i64> = trim_plan(rows, keep)
-                .into_iter()
-                .map(|id| id as i64)
-                .collect();
-            if !gone.is_empty() {
-                self.coll(MAIL)
-                    .delete_many(doc! { "_id": { "$in": gone } })
-                    .await
-                    .map_err(|e| self.map_err("trim mail", e))?;
-            }
-        }
+        self.trim_mailboxes(kingdom, mails, keep).await?;
         Ok(ids)
     }
 
@@ -294,6 +326,18 @@ impl MailStore for MongoStore {
             "$or",
             vec![doc! { "has_attachments": false }, doc! { "claimed": true }],
         );
+        // A ticket's mail leaves its (ticket, player) mark behind before it goes, so issuing
+        // the ticket again never sends it twice.
+        if let Some(d) = self
+            .coll(MAIL)
+            .find_one(deletable.clone())
+            .projection(doc! { "ticket": 1 })
+            .await
+            .map_err(|e| self.map_err("delete mail", e))?
+            && let Ok(ticket) = d.get_str("ticket")
+        {
+            self.mark_ticket_sent(kingdom, ticket, player, id).await?;
+        }
         let r = self
             .coll(MAIL)
             .delete_one(deletable)
@@ -330,5 +374,97 @@ impl MailStore for MongoStore {
             .await
             .map_err(|e| self.map_err("mark mail claimed", e))?;
         Ok(r.modified_count > 0)
+    }
+
+    async fn oldest_claimable(
+        &self,
+        kingdom: KingdomId,
+        player: PlayerId,
+        now_unix_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut filter = mailbox(kingdom, player, now_unix_ms);
+        filter.insert("has_attachments", true);
+        filter.insert("claimed", false);
+        let d = self
+            .coll(MAIL)
+            .find_one(filter)
+            .sort(doc! { "_id": 1 })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(|e| self.map_err("find the oldest claimable mail", e))?;
+        Ok(d.and_then(|d| d.get_i64("_id").ok()).map(|id| id as u64))
+    }
+
+    async fn unclaimed_attachments(
+        &self,
+        kingdom: KingdomId,
+    ) -> Result<Vec<(PlayerId, u64)>, StoreError> {
+        let docs: Vec<Document> = self
+            .coll(MAIL)
+            .find(
+                doc! { "kingdom": i64::from(kingdom.0), "has_attachments": true, "claimed": false },
+            )
+            .sort(doc! { "_id": 1 })
+            .projection(doc! { "_id": 1, "player": 1 })
+            .await
+            .map_err(|e| self.map_err("list unclaimed attachments", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.map_err("list unclaimed attachments", e))?;
+        docs.iter()
+            .map(|d| {
+                let id = d.get_i64("_id").map_err(|e| corrupt("?", e.to_string()))?;
+                let player = d
+                    .get_i64("player")
+                    .map_err(|e| corrupt(&id.to_string(), e.to_string()))?;
+                Ok((PlayerId(player as u64), id as u64))
+            })
+            .collect()
+    }
+
+    async fn open_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &TicketRecord,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        self.open_ticket_doc(kingdom, ticket).await
+    }
+
+    async fn deliver_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        mails: &[NewMail],
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        self.deliver_ticket_docs(kingdom, ticket, mails, keep).await
+    }
+
+    async fn finish_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        delivered: u64,
+        finished_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_ticket_doc(kingdom, ticket, delivered, finished_unix_ms)
+            .await
+    }
+
+    async fn ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        self.ticket_doc(kingdom, ticket).await
+    }
+
+    async fn tickets(
+        &self,
+        kingdom: KingdomId,
+        before_unix_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TicketRecord>, StoreError> {
+        self.ticket_docs(kingdom, before_unix_ms, limit).await
     }
 }

@@ -9,6 +9,7 @@ use super::{SqliteStore, map_err};
 use crate::error::StoreError;
 use crate::mail::{Deleted, Mail, MailKind, MailPage, MailStore, NewMail, trim_plan};
 use crate::records::KingdomId;
+use crate::tickets::TicketRecord;
 
 /// The table and its index (created with the rest of the schema).
 pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mail (id INTEGER PRIMARY KEY AUTOINCREMENT, \
@@ -41,6 +42,66 @@ pub(crate) fn decode_attachments(b: &[u8]) -> Option<Vec<(u8, u64)>> {
             })
             .collect(),
     )
+}
+
+/// Inserts `mails` and trims each recipient's mailbox to `keep`, inside the caller's
+/// transaction; returns the new ids in order.
+pub(super) fn insert_and_trim(
+    tx: &rusqlite::Transaction<'_>,
+    kingdom: KingdomId,
+    mails: &[NewMail],
+    keep: u32,
+) -> rusqlite::Result<Vec<u64>> {
+    let mut ids = Vec::with_capacity(mails.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO mail (kingdom, player, kind, sent_ms, expires_ms, title, body, attachments) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )?;
+    for m in mails {
+        let id: i64 = insert.query_row(
+            params![
+                i64::from(kingdom.0),
+                m.player.0 as i64,
+                m.kind.code(),
+                m.sent_unix_ms,
+                m.expires_unix_ms,
+                m.title,
+                m.body,
+                encode_attachments(&m.attachments),
+            ],
+            |r| r.get(0),
+        )?;
+        ids.push(id as u64);
+    }
+    let mut players: Vec<PlayerId> = mails.iter().map(|m| m.player).collect();
+    players.sort_unstable();
+    players.dedup();
+    let mut count =
+        tx.prepare_cached("SELECT count(*) FROM mail WHERE kingdom = ?1 AND player = ?2")?;
+    let mut rows = tx.prepare_cached(
+        "SELECT id, kind, length(attachments) > 0 AND claimed = 0 FROM mail \
+             WHERE kingdom = ?1 AND player = ?2",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM mail WHERE id = ?1")?;
+    for p in players {
+        let n: i64 = count.query_row(params![i64::from(kingdom.0), p.0 as i64], |r| r.get(0))?;
+        if n as u64 <= u64::from(keep) {
+            continue;
+        }
+        let box_rows: Vec<(u64, MailKind, bool)> = rows
+            .query_map(params![i64::from(kingdom.0), p.0 as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    MailKind::from_code(r.get(1)?).unwrap_or(MailKind::System),
+                    r.get::<_, bool>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in trim_plan(box_rows, keep) {
+            delete.execute([id as i64])?;
+        }
+    }
+    Ok(ids)
 }
 
 const COLUMNS: &str =
@@ -102,70 +163,7 @@ impl MailStore for SqliteStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(e)?;
-            let mut ids = Vec::with_capacity(mails.len());
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO mail (kingdom, player, kind, sent_ms, expires_ms, title, body, attachments) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-                    )
-                    .map_err(e)?;
-                for m in &mails {
-                    let id: i64 = insert
-                        .query_row(
-                            params![
-                                i64::from(kingdom.0),
-                                m.player.0 as i64,
-                                m.kind.code(),
-                                m.sent_unix_ms,
-                                m.expires_unix_ms,
-                                m.title,
-                                m.body,
-                                encode_attachments(&m.attachments),
-                            ],
-                            |r| r.get(0),
-                        )
-                        .map_err(e)?;
-                    ids.push(id as u64);
-                }
-                let mut players: Vec<PlayerId> = mails.iter().map(|m| m.player).collect();
-                players.sort_unstable();
-                players.dedup();
-                let mut count = tx
-                    .prepare_cached("SELECT count(*) FROM mail WHERE kingdom = ?1 AND player = ?2")
-                    .map_err(e)?;
-                let mut rows = tx
-                    .prepare_cached(
-                        "SELECT id, kind, length(attachments) > 0 AND claimed = 0 FROM mail \
-                         WHERE kingdom = ?1 AND player = ?2",
-                    )
-                    .map_err(e)?;
-                let mut delete = tx
-                    .prepare_cached("DELETE FROM mail WHERE id = ?1")
-                    .map_err(e)?;
-                for p in players {
-                    let n: i64 = count
-                        .query_row(params![i64::from(kingdom.0), p.0 as i64], |r| r.get(0))
-                        .map_err(e)?;
-                    if n as u64 <= u64::from(keep) {
-                        continue;
-                    }
-                    let box_rows: Vec<(u64, MailKind, bool)> = rows
-                        .query_map(params![i64::from(kingdom.0), p.0 as i64], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)? as u64,
-                                MailKind::from_code(r.get(1)?).unwrap_or(MailKind::System),
-                                r.get::<_, bool>(2)?,
-                            ))
-                        })
-                        .map_err(e)?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(e)?;
-                    for id in trim_plan(box_rows, keep) {
-                        delete.execute([id as i64]).map_err(e)?;
-                    }
-                }
-            }
+            let ids = insert_and_trim(&tx, kingdom, &mails, keep).map_err(e)?;
             tx.commit().map_err(e)?;
             Ok(ids)
         })
@@ -321,5 +319,99 @@ impl MailStore for SqliteStore {
             .map_err(|e| map_err(url, "mark mail claimed", e))
         })
         .await
+    }
+
+    async fn oldest_claimable(
+        &self,
+        kingdom: KingdomId,
+        player: PlayerId,
+        now_unix_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.run(false, "find the oldest claimable mail", move |c, url| {
+            c.prepare_cached(
+                "SELECT min(id) FROM mail WHERE kingdom = ?1 AND player = ?2 AND claimed = 0 \
+                 AND length(attachments) > 0 AND (expires_ms IS NULL OR expires_ms > ?3)",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![i64::from(kingdom.0), player.0 as i64, now_unix_ms],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+            })
+            .map(|id| id.map(|id| id as u64))
+            .map_err(|e| map_err(url, "find the oldest claimable mail", e))
+        })
+        .await
+    }
+
+    async fn unclaimed_attachments(
+        &self,
+        kingdom: KingdomId,
+    ) -> Result<Vec<(PlayerId, u64)>, StoreError> {
+        self.run(false, "list unclaimed attachments", move |c, url| {
+            let e = |e| map_err(url, "list unclaimed attachments", e);
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT player, id FROM mail WHERE kingdom = ?1 AND claimed = 0 \
+                     AND length(attachments) > 0 ORDER BY id",
+                )
+                .map_err(e)?;
+            stmt.query_map([i64::from(kingdom.0)], |r| {
+                Ok((
+                    PlayerId(r.get::<_, i64>(0)? as u64),
+                    r.get::<_, i64>(1)? as u64,
+                ))
+            })
+            .map_err(e)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(e)
+        })
+        .await
+    }
+
+    async fn open_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &TicketRecord,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        self.open_ticket_row(kingdom, ticket).await
+    }
+
+    async fn deliver_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        mails: &[NewMail],
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        self.deliver_ticket_rows(kingdom, ticket, mails, keep).await
+    }
+
+    async fn finish_ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+        delivered: u64,
+        finished_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_ticket_row(kingdom, ticket, delivered, finished_unix_ms)
+            .await
+    }
+
+    async fn ticket(
+        &self,
+        kingdom: KingdomId,
+        ticket: &str,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        self.ticket_row(kingdom, ticket).await
+    }
+
+    async fn tickets(
+        &self,
+        kingdom: KingdomId,
+        before_unix_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TicketRecord>, StoreError> {
+        self.ticket_rows(kingdom, before_unix_ms, limit).await
     }
 }

@@ -36,6 +36,10 @@ pub fn player(id: u64, food: u64) -> PlayerRecord {
         wounded: Troops(vec![1]),
         resources: Resources([food, 2, 3, u64::MAX]),
         alliance: id.is_multiple_of(3).then_some(id / 3),
+        grants: dominion_persistence::GrantsRecord {
+            floor: id,
+            applied: vec![id, id + 2],
+        },
     }
 }
 
@@ -426,6 +430,12 @@ async fn old_version_document_loads_and_migrates_once(h: StoreHarness) {
         "counting players v1->v2",
         counting_v1_to_v2,
     );
+    m.register(
+        Collection::Players,
+        2,
+        "players v2->v3",
+        dominion_persistence::migrate::players_v2_to_v3,
+    );
     assert!(
         s.insert_if_absent(&v1_player(k, 1))
             .await
@@ -451,7 +461,7 @@ async fn old_version_document_loads_and_migrates_once(h: StoreHarness) {
         .expect("get")
         .expect("exists");
     assert_eq!(
-        stored.schema_version, 2,
+        stored.schema_version, 3,
         "migrated document was written back"
     );
     assert!(stored.body.get("food").is_none());
@@ -515,7 +525,7 @@ async fn dry_run_plans_without_writing(h: StoreHarness) {
     assert_eq!(plan["marches"].outdated, 0);
     // Nothing was written by the dry run.
     assert_eq!(
-        s.scan_outdated(Collection::Players, 2)
+        s.scan_outdated(Collection::Players, 3)
             .await
             .expect("scan")
             .len(),
@@ -524,7 +534,7 @@ async fn dry_run_plans_without_writing(h: StoreHarness) {
 
     let applied = plan_migrations(s, &m, false).await.expect("apply");
     assert_eq!(applied["players"].written, 7);
-    let left = s.scan_outdated(Collection::Players, 2).await.expect("scan");
+    let left = s.scan_outdated(Collection::Players, 3).await.expect("scan");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, loaded_id(k, 8));
 }

@@ -1,6 +1,8 @@
 //! Player cities: founding on a free city slot, troops, wounded and resources, relocation, and the
 //! per-player record (city, marches out, alliance).
 
+mod grants;
+
 use std::collections::BTreeMap;
 
 use bevy_ecs::prelude::*;
@@ -11,6 +13,8 @@ use crate::map::{CitySlot, MapObject, ObjectIndex, Terrain, TerrainKind};
 use crate::rng::mix;
 use crate::schedule::Plugin;
 use crate::types::{ObjectId, PlayerId, Resources, TilePos, Troops, WorldSeed};
+
+pub use grants::{GrantLedger, GrantRefusal, MAX_OPEN_GRANTS};
 
 /// A player's city: stands on a tile ([`MapObject`]) and holds the player's army and storehouse.
 #[derive(Component, Clone, Debug, PartialEq, Eq, Hash)]
@@ -23,6 +27,8 @@ pub struct City {
     pub wounded: Troops,
     /// Resources in the storehouse.
     pub resources: Resources,
+    /// Grants (claimed mail attachments) already added to the storehouse.
+    pub grants: GrantLedger,
 }
 
 /// What the world knows of a player.
@@ -111,6 +117,7 @@ pub fn found_city(world: &mut World, player: PlayerId) -> Result<ObjectId, Found
             troops: start.starting_troops.clone(),
             wounded: Troops::default(),
             resources: start.starting_resources,
+            grants: GrantLedger::default(),
         });
         world.resource_mut::<Players>().0.insert(
             player,
