@@ -90,6 +90,7 @@ fn players_batch(k: KingdomId, n: u64) -> WriteBatch {
             wounded: Troops::default(),
             resources: Resources::default(),
             alliance: None,
+            relocated_at: None,
         });
     }
     batch

@@ -465,6 +465,8 @@ pub struct PlayerRecord {
     pub resources: Resources,
     /// Alliance, if any.
     pub alliance: Option<u64>,
+    /// Tick the city last moved, if ever (absent in older documents: never).
+    pub relocated_at: Option<u64>,
 }
 
 impl Record for PlayerRecord {
@@ -484,6 +486,9 @@ impl Record for PlayerRecord {
         if let Some(a) = self.alliance {
             doc.insert("alliance", a as i64);
         }
+        if let Some(t) = self.relocated_at {
+            doc.insert("relocated_at", t as i64);
+        }
     }
     fn decode(doc: &Document) -> Result<Self, String> {
         Ok(PlayerRecord {
@@ -495,6 +500,7 @@ impl Record for PlayerRecord {
             wounded: get_troops(doc, "wounded")?,
             resources: get_resources(doc, "resources")?,
             alliance: get_opt_u64(doc, "alliance")?,
+            relocated_at: get_opt_u64(doc, "relocated_at")?,
         })
     }
 }
@@ -1047,6 +1053,7 @@ mod tests {
             wounded: Troops(vec![]),
             resources: Resources([u64::MAX, 1, 2, 3]),
             alliance: Some(3),
+            relocated_at: Some(u64::MAX - 7),
         });
         roundtrip(MapObjectRecord {
             id: ObjectId(5),

@@ -246,6 +246,7 @@ async fn system_mail_reaches_one_a_list_and_everyone(store_url: &str) {
             wounded: Troops::default(),
             resources: Resources::default(),
             alliance: None,
+            relocated_at: None,
         });
     }
     world.apply(epoch, &batch).await.unwrap();

@@ -36,6 +36,7 @@ pub fn player(id: u64, food: u64) -> PlayerRecord {
         wounded: Troops(vec![1]),
         resources: Resources([food, 2, 3, u64::MAX]),
         alliance: id.is_multiple_of(3).then_some(id / 3),
+        relocated_at: None,
     }
 }
 
