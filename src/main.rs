@@ -10,6 +10,7 @@ use dominion::inbox::InboxLimits;
 use dominion::journal::JournalSettings;
 use dominion::replay_cmd::{ReplayOptions, run_replay};
 use dominion::serve::{ServeOptions, serve};
+use dominion_net::transport::{ServerOptions, SlotLimits};
 
 #[derive(Parser)]
 #[command(
@@ -60,9 +61,23 @@ enum Command {
         /// This kingdom's server id (the low 16 bits of player ids).
         #[arg(long, default_value_t = 1)]
         server_id: u16,
-        /// File holding the platform's HMAC secret; without it any login token is accepted (dev).
+        /// File holding the platform's HMAC secret; without it any login token is accepted
+        /// (development), which is refused on a non-loopback --listen unless
+        /// --insecure-dev-login.
         #[arg(long)]
         auth_secret_file: Option<PathBuf>,
+        /// Run the development login (any token accepted) on a non-loopback --listen.
+        #[arg(long, conflicts_with = "auth_secret_file")]
+        insecure_dev_login: bool,
+        /// Connections one client address may hold (more are refused at the QUIC level).
+        #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.per_ip)]
+        max_connections_per_ip: usize,
+        /// Connections one client address may hold before they log in (handshakes included).
+        #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.unauthenticated_per_ip)]
+        max_unauthenticated_per_ip: usize,
+        /// Longest lifetime (seconds from now to its expiry) of a platform token accepted.
+        #[arg(long, default_value_t = dominion::login::DEFAULT_MAX_TOKEN_LIFETIME.as_secs())]
+        max_token_lifetime_secs: u64,
         /// Milliseconds between incremental saves (a crash loses at most this window).
         #[arg(long, default_value_t = 1000)]
         save_interval_ms: u64,
@@ -261,6 +276,10 @@ fn main() -> ExitCode {
             coordination,
             server_id,
             auth_secret_file,
+            insecure_dev_login,
+            max_token_lifetime_secs,
+            max_connections_per_ip,
+            max_unauthenticated_per_ip,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -297,6 +316,12 @@ fn main() -> ExitCode {
                 coordination_url: coordination,
                 server_id,
                 auth_secret,
+                insecure_dev_login,
+                max_token_lifetime: std::time::Duration::from_secs(max_token_lifetime_secs),
+                connection_slots: SlotLimits {
+                    per_ip: max_connections_per_ip,
+                    unauthenticated_per_ip: max_unauthenticated_per_ip,
+                },
                 save_interval: std::time::Duration::from_millis(save_interval_ms),
                 inbox: InboxLimits {
                     max_pending_per_session: max_pending_commands_per_session,

@@ -18,7 +18,7 @@ use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
-use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
+use crate::login::{AuthSettings, LoginService, LoginSettings, choose_verifier};
 use crate::mail::{MailService, MailSettings};
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
@@ -51,8 +51,15 @@ pub struct ServeOptions {
     pub coordination_url: Option<String>,
     /// This kingdom's server id (low 16 bits of player ids).
     pub server_id: u16,
-    /// HMAC secret for platform tokens; `None` = development mode, any token accepted.
+    /// HMAC secret for platform tokens; `None` = development mode, any token accepted (only on
+    /// a loopback `listen`, unless `insecure_dev_login`).
     pub auth_secret: Option<Vec<u8>>,
+    /// Accept any login token even on a non-loopback `listen` (no secret given).
+    pub insecure_dev_login: bool,
+    /// The longest a platform token may live (its expiry minus now).
+    pub max_token_lifetime: std::time::Duration,
+    /// Connections per client address, and those not logged in yet.
+    pub connection_slots: dominion_net::transport::SlotLimits,
     /// How often changed entities are saved (a crash loses at most this much).
     pub save_interval: std::time::Duration,
     /// Bounds of the queue from sessions to the tick thread.
@@ -63,6 +70,14 @@ pub struct ServeOptions {
 
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
 pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    // Login settings first: a server that would run open on the network never starts.
+    let auth = AuthSettings {
+        secret: opts.auth_secret.clone(),
+        insecure_dev_login: opts.insecure_dev_login,
+        kingdom: opts.server_id,
+        max_token_lifetime: opts.max_token_lifetime,
+    };
+    let verifier = choose_verifier(&auth, opts.listen)?;
     let assets = load_dir(&opts.assets).map_err(|errors| {
         anyhow::anyhow!(
             "assets in {} are invalid ({} error(s)):\n{errors}",
@@ -256,13 +271,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Network: the QUIC server, the gateway task and the tick thread's bridge.
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
     net_opts.cert_files = opts.cert.clone();
+    net_opts.slots = opts.connection_slots;
     let (server, net_events) = {
         let _guard = runtime.enter();
         Server::bind(net_opts).context("starting the QUIC server")?
-    };
-    let verifier: Arc<dyn TokenVerifier> = match &opts.auth_secret {
-        Some(secret) => Arc::new(HmacVerifier::new(secret)),
-        None => Arc::new(DevVerifier),
     };
     let instance_id = format!("{}-{}", hostname(), std::process::id());
     let login = Arc::new(LoginService::new(

@@ -24,7 +24,7 @@ pub use messages::{
     MailPage, MailRead, MessageError, MessageType, MoveTo, Ping, PlayerDelta, PlayerEvent, Pong,
     Resume, ServerMessage, SetViewport, ViewportSet, WorldDelta, limits,
 };
-pub use rate::{RateLimit, TokenBucket};
+pub use rate::{RateLimit, SharedBucket, TokenBucket};
 pub use session::{Action, CloseCode, Session, SessionConfig, SessionState, SessionStats};
 
 #[cfg(test)]
