@@ -75,6 +75,10 @@ enum Command {
         /// Connections one client address may hold before they log in (handshakes included).
         #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.unauthenticated_per_ip)]
         max_unauthenticated_per_ip: usize,
+        /// Seconds between two rewrites of online players' presence (its TTL is 300 s); also how
+        /// long presence stays missing after the coordination service lost it.
+        #[arg(long, default_value_t = 60)]
+        presence_refresh_secs: u64,
         /// Longest lifetime (seconds from now to its expiry) of a platform token accepted.
         #[arg(long, default_value_t = dominion::login::DEFAULT_MAX_TOKEN_LIFETIME.as_secs())]
         max_token_lifetime_secs: u64,
@@ -280,6 +284,7 @@ fn main() -> ExitCode {
             max_token_lifetime_secs,
             max_connections_per_ip,
             max_unauthenticated_per_ip,
+            presence_refresh_secs,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -318,6 +323,7 @@ fn main() -> ExitCode {
                 auth_secret,
                 insecure_dev_login,
                 max_token_lifetime: std::time::Duration::from_secs(max_token_lifetime_secs),
+                presence_refresh: std::time::Duration::from_secs(presence_refresh_secs.max(1)),
                 connection_slots: SlotLimits {
                     per_ip: max_connections_per_ip,
                     unauthenticated_per_ip: max_unauthenticated_per_ip,

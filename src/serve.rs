@@ -18,7 +18,7 @@ use crate::assets::load_dir;
 use crate::gateway::Gateway;
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
-use crate::login::{AuthSettings, LoginService, LoginSettings, choose_verifier};
+use crate::login::{AuthSettings, LoginService, LoginSettings, choose_verifier, keep_presence};
 use crate::mail::{MailService, MailSettings};
 use crate::metrics::{self, Metrics};
 use crate::persist::{Persister, load_or_generate};
@@ -60,6 +60,9 @@ pub struct ServeOptions {
     pub max_token_lifetime: std::time::Duration,
     /// Connections per client address, and those not logged in yet.
     pub connection_slots: dominion_net::transport::SlotLimits,
+    /// How often online players' presence is written again (also restores it after the
+    /// coordination service lost it).
+    pub presence_refresh: std::time::Duration,
     /// How often changed entities are saved (a crash loses at most this much).
     pub save_interval: std::time::Duration,
     /// Bounds of the queue from sessions to the tick thread.
@@ -283,6 +286,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         migrations.clone(),
         verifier,
         LoginSettings::new(opts.server_id, instance_id),
+    ));
+    runtime.spawn(keep_presence(
+        login.clone(),
+        server.handle(),
+        opts.presence_refresh,
     ));
     let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
     let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone(), opts.inbox);

@@ -9,6 +9,7 @@
 //! try again) and never kicks anyone.
 
 mod auth_mode;
+mod presence;
 mod resume;
 mod verifier;
 
@@ -23,6 +24,7 @@ use dominion_persistence::{
 use dominion_sim::types::PlayerId;
 
 pub use auth_mode::{AuthModeError, AuthSettings, choose_verifier};
+pub use presence::keep_presence;
 pub use resume::ResumeTokens;
 pub use verifier::{
     DEFAULT_MAX_TOKEN_LIFETIME, DevVerifier, HmacVerifier, TokenError, TokenVerifier, sign_token,
@@ -284,6 +286,30 @@ impl LoginService {
             );
         }
         Ok(old)
+    }
+
+    /// Writes the presence of `players` again (online on this instance); returns how many
+    /// writes succeeded and failed.
+    pub async fn refresh_presence(&self, players: &[PlayerId]) -> (usize, usize) {
+        let (mut ok, mut failed) = (0, 0);
+        for &player in players {
+            match self
+                .coord
+                .set_presence(
+                    player,
+                    &self.settings.instance_id,
+                    self.settings.presence_ttl,
+                )
+                .await
+            {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::debug!(%player, "refreshing presence: {e}");
+                }
+            }
+        }
+        (ok, failed)
     }
 
     /// Clears presence when a player's session ends (if this instance still holds it).

@@ -3,6 +3,7 @@
 mod assets_golden;
 mod crash_recovery;
 mod exact_restore;
+mod failing_deps;
 mod fair_inbox;
 mod hostile_clients;
 mod hot_reload;

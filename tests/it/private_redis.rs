@@ -71,6 +71,15 @@ impl PrivateRedis {
         );
     }
 
+    /// `GET key` through `redis-cli` (as the default user); empty when the key is missing.
+    pub fn get(&self, key: &str) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "GET", key])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// Kills the server (SIGKILL: no goodbye to clients).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

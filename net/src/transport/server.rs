@@ -543,6 +543,11 @@ impl ServerHandle {
         self.shared.read().sessions.get(&session)?.player
     }
 
+    /// Every player bound to a session now.
+    pub fn players(&self) -> Vec<PlayerId> {
+        self.shared.read().players.keys().copied().collect()
+    }
+
     /// The session `player` is bound to.
     pub fn player_session(&self, player: PlayerId) -> Option<SessionId> {
         self.shared.read().players.get(&player).copied()

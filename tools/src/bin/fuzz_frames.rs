@@ -156,16 +156,16 @@ fn mutate(rng: &mut Rng, buf: &mut Vec<u8>) {
         return;
     }
     let n = buf.len();
-    match rng.below(6) {
-        0 => buf[rng.below(n)] ^= 1 << rng.below(8),
-        1 => buf[rng.below(n)] = rng.next() as u8,
+    match rng.below(12) {
+        0 | 6 | 7 => buf[rng.below(n)] ^= 1 << rng.below(8),
+        1 | 8 | 9 => buf[rng.below(n)] = rng.next() as u8,
         2 => buf.truncate(rng.below(n + 1)),
         3 => {
             let at = rng.below(n + 1);
             let extra: Vec<u8> = (0..1 + rng.below(16)).map(|_| rng.next() as u8).collect();
             buf.splice(at..at, extra);
         }
-        4 => {
+        4 | 10 => {
             let at = rng.below(n);
             let end = (at + 1 + rng.below(16)).min(n);
             buf.drain(at..end);
@@ -197,6 +197,9 @@ fn config(rng: &mut Rng) -> SessionConfig {
         },
         max_violations: if rng.chance(50) { u32::MAX } else { 5 },
         max_rate_limited: if rng.chance(50) { u32::MAX } else { 200 },
+        // Small enough that a hostile length closes the session (a fresh one takes the next
+        // inputs) instead of skipping a megabyte of them.
+        max_skip_len: [1024, 4096][rng.below(2)],
         ..SessionConfig::default()
     }
 }
@@ -236,8 +239,21 @@ fn check(action: Action, state: SessionState) -> Result<(), String> {
     Ok(())
 }
 
-/// One session's worth of inputs from `seed`; returns (frames fed, replies, delivered).
-fn run_session(seed: u64, frames: u64) -> Result<(u64, u64, u64), String> {
+/// What one run saw.
+#[derive(Default)]
+struct Counts {
+    /// Inputs fed (each a random or mutated frame).
+    inputs: u64,
+    /// Frames the core decoded out of them (valid or not).
+    decoded: u64,
+    /// Replies the core sent (each decoded again here).
+    replies: u64,
+    /// Messages delivered to the application (each round-tripped here).
+    delivered: u64,
+}
+
+/// One session's worth of inputs from `seed`.
+fn run_session(seed: u64, frames: u64) -> Result<Counts, String> {
     let mut rng = Rng(seed);
     let valid = valid_frames(&mut rng);
     let start = Instant::now();
@@ -245,7 +261,7 @@ fn run_session(seed: u64, frames: u64) -> Result<(u64, u64, u64), String> {
     if rng.chance(50) {
         session.authenticate(PlayerId(rng.next() >> 16));
     }
-    let (mut replies, mut delivered) = (0, 0);
+    let (mut replies, mut delivered, mut decoded) = (0, 0, 0);
     let mut clock = start;
     let mut fed = 0;
     while fed < frames {
@@ -283,6 +299,7 @@ fn run_session(seed: u64, frames: u64) -> Result<(u64, u64, u64), String> {
         }
         if session.state() == SessionState::Closing {
             // A closed session ignores input; start a fresh one to keep the inputs useful.
+            decoded += session.stats().frames;
             session = Session::new(config(&mut rng), clock);
         }
     }
@@ -290,24 +307,34 @@ fn run_session(seed: u64, frames: u64) -> Result<(u64, u64, u64), String> {
     if stats.delivered > stats.frames {
         return Err(format!("more delivered than decoded: {stats:?}"));
     }
-    Ok((fed, replies, delivered))
+    Ok(Counts {
+        inputs: fed,
+        decoded: decoded + stats.frames,
+        replies,
+        delivered,
+    })
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     let mut rng = Rng(args.seed);
-    let (mut frames, mut replies, mut delivered, mut sessions) = (0u64, 0u64, 0u64, 0u64);
+    let mut total = Counts::default();
+    let mut sessions = 0u64;
     let mut next_report = started + Duration::from_secs(10);
-    while frames < args.frames {
+    while total.inputs < args.frames {
         let seed = rng.next();
-        let n = args.frames_per_session.min(args.frames - frames).max(1);
+        let n = args
+            .frames_per_session
+            .min(args.frames - total.inputs)
+            .max(1);
         let result = std::panic::catch_unwind(|| run_session(seed, n));
         match result {
-            Ok(Ok((f, r, d))) => {
-                frames += f;
-                replies += r;
-                delivered += d;
+            Ok(Ok(c)) => {
+                total.inputs += c.inputs;
+                total.decoded += c.decoded;
+                total.replies += c.replies;
+                total.delivered += c.delivered;
                 sessions += 1;
             }
             Ok(Err(why)) => {
@@ -321,7 +348,8 @@ fn main() -> ExitCode {
         }
         if Instant::now() >= next_report {
             eprintln!(
-                "fuzz_frames: {frames} frames, {:.0} s",
+                "fuzz_frames: {} inputs, {:.0} s",
+                total.inputs,
                 started.elapsed().as_secs_f64()
             );
             next_report += Duration::from_secs(10);
@@ -329,9 +357,14 @@ fn main() -> ExitCode {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "fuzz_frames: {frames} frames in {sessions} sessions, {replies} replies (all decode), \
-         {delivered} delivered (all round-trip), no panic; {secs:.1} s ({:.0} frames/s), seed {:#x}",
-        frames as f64 / secs,
+        "fuzz_frames: {} inputs in {sessions} sessions, {} frames decoded by the core, {} replies \
+         (all decode), {} delivered (all round-trip), no panic; {secs:.1} s ({:.0} inputs/s), \
+         seed {:#x}",
+        total.inputs,
+        total.decoded,
+        total.replies,
+        total.delivered,
+        total.inputs as f64 / secs,
         args.seed
     );
     ExitCode::SUCCESS

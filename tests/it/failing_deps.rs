@@ -1,0 +1,100 @@
+//! Issue 15, failing dependencies: the real services stopped and started under a running
+//! `dominion serve`.
+
+use std::time::{Duration, Instant};
+
+use dominion_net::client::{Client, ClientOptions};
+use dominion_net::proto::{Login, ServerMessage};
+
+use crate::private_redis::PrivateRedis;
+use crate::support::{runtime, start_game_server};
+
+fn login(openid: &str) -> Login {
+    Login {
+        openid: openid.into(),
+        platform_token: "dev".into(),
+        client_version: "test".into(),
+    }
+}
+
+/// Polls `f` until it is true or `within` passes.
+fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+#[test]
+fn a_redis_restart_under_online_players_restores_presence_and_logins() {
+    let mut redis = PrivateRedis::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, fp) = start_game_server(
+        dir.path(),
+        &[
+            "--coordination",
+            &redis.url(),
+            "--presence-refresh-secs",
+            "1",
+        ],
+    );
+    let rt = runtime();
+    let (pia, mut pia_pushes) = rt
+        .block_on(Client::connect(addr, ClientOptions::new(fp)))
+        .unwrap();
+    let ok = rt.block_on(pia.login(login("pia"))).unwrap();
+    let key = format!("dominion:presence:{}", ok.player_id);
+    let instance = redis.get(&key);
+    assert!(!instance.is_empty(), "presence recorded at login");
+
+    // Redis dies and comes back empty (no persistence), as a cache restart does.
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    redis.resume();
+    assert_eq!(redis.get(&key), "", "the restarted Redis knows nothing");
+    assert!(
+        eventually(Duration::from_secs(20), || redis.get(&key) == instance),
+        "presence of an online player came back"
+    );
+
+    rt.block_on(async {
+        // Logins work again (the first request after the restart may meet the dropped
+        // connection; the client retries as a player would).
+        let (quin, _) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        let mut tries = 0;
+        loop {
+            match quin.login(login("quin")).await {
+                Ok(_) => break,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("login after the restart: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("logins do not work after the restart: {e}"),
+            }
+        }
+        // Nobody online twice: pia logging in again elsewhere kicks her first session, and her
+        // presence still names this one instance.
+        let (again, _) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        again.login(login("pia")).await.unwrap();
+        let kicked = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match pia_pushes.recv().await {
+                    Some(ServerMessage::Kick(k)) => break k,
+                    Some(_) => continue,
+                    None => panic!("push channel closed without a Kick"),
+                }
+            }
+        })
+        .await
+        .expect("the first session is kicked");
+        assert!(kicked.reason.contains("another session"), "{kicked:?}");
+        assert_eq!(redis.get(&key), instance);
+        again.ping().await.expect("the new session is served");
+    });
+    drop(server);
+}
