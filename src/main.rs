@@ -75,6 +75,9 @@ enum Command {
         /// Connections one client address may hold before they log in (handshakes included).
         #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.unauthenticated_per_ip)]
         max_unauthenticated_per_ip: usize,
+        /// Seconds the final save at shutdown may take before the server gives up on it.
+        #[arg(long, default_value_t = 30)]
+        final_save_timeout_secs: u64,
         /// Seconds between two rewrites of online players' presence (its TTL is 300 s); also how
         /// long presence stays missing after the coordination service lost it.
         #[arg(long, default_value_t = 60)]
@@ -285,6 +288,7 @@ fn main() -> ExitCode {
             max_connections_per_ip,
             max_unauthenticated_per_ip,
             presence_refresh_secs,
+            final_save_timeout_secs,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -324,6 +328,7 @@ fn main() -> ExitCode {
                 insecure_dev_login,
                 max_token_lifetime: std::time::Duration::from_secs(max_token_lifetime_secs),
                 presence_refresh: std::time::Duration::from_secs(presence_refresh_secs.max(1)),
+                final_save_timeout: std::time::Duration::from_secs(final_save_timeout_secs),
                 connection_slots: SlotLimits {
                     per_ip: max_connections_per_ip,
                     unauthenticated_per_ip: max_unauthenticated_per_ip,

@@ -60,6 +60,9 @@ pub struct ServeOptions {
     pub max_token_lifetime: std::time::Duration,
     /// Connections per client address, and those not logged in yet.
     pub connection_slots: dominion_net::transport::SlotLimits,
+    /// How long the final save at shutdown may take before the server gives up on it (and
+    /// says what was not saved).
+    pub final_save_timeout: std::time::Duration,
     /// How often online players' presence is written again (also restores it after the
     /// coordination service lost it).
     pub presence_refresh: std::time::Duration,
@@ -364,13 +367,41 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the tick thread panicked"))?;
     let last_tick = kingdom.tick_count();
     let flush_started = Instant::now();
-    match runtime.block_on(persister.shutdown(&mut kingdom)) {
-        Ok(()) => tracing::info!(
+    let mut persister = persister;
+    let save_stats = persister.stats();
+    let durable = persister.durable_tick();
+    let final_save = runtime.block_on(async {
+        tokio::time::timeout(opts.final_save_timeout, persister.shutdown(&mut kingdom)).await
+    });
+    match final_save {
+        Ok(Ok(())) => tracing::info!(
             last_tick,
             took_ms = flush_started.elapsed().as_millis() as u64,
             "world saved"
         ),
-        Err(e) => tracing::error!(last_tick, "final save failed: {e}"),
+        Ok(Err(e)) => tracing::error!(last_tick, "final save failed: {e}"),
+        Err(_) => {
+            // Dropping the save queue stops its writer; the journal still holds every input
+            // acknowledged since the last durable save, so nothing acknowledged is lost.
+            let pending = save_stats.queue_depth.load(Ordering::Relaxed);
+            let since = durable.map_or_else(
+                || "the last durable save".to_owned(),
+                |t| format!("tick {t}"),
+            );
+            let journal = if opts.journal.is_some() {
+                "the journal keeps their inputs and the next start replays them"
+            } else {
+                "there is no journal (--no-journal): they are lost"
+            };
+            let msg = format!(
+                "final save gave up after {:?}: the world's changes since {since} up to tick \
+                 {last_tick} were not saved ({pending} save batch(es) pending; the store did \
+                 not answer in time); {journal}",
+                opts.final_save_timeout
+            );
+            tracing::error!("{msg}");
+            println!("dominion: {msg}");
+        }
     }
     // Reports of the last ticks reach the mailboxes before the process ends.
     match runtime.block_on(async {

@@ -98,3 +98,49 @@ fn a_redis_restart_under_online_players_restores_presence_and_logins() {
     });
     drop(server);
 }
+
+#[test]
+fn a_final_save_the_store_cannot_take_gives_up_in_time_and_says_what_was_not_saved() {
+    use crate::support::{fetch_metrics, metric_value};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _, _) = start_game_server(
+        dir.path(),
+        &[
+            "--final-save-timeout-secs",
+            "3",
+            "--save-interval-ms",
+            "200",
+        ],
+    );
+    let metrics = server.metrics_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            metric_value(&fetch_metrics(&metrics), "dominion_save_batches_written")
+                .is_some_and(|n| n >= 1.0)
+        }),
+        "the first save lands"
+    );
+    // Another process holds the database's write lock: every save attempt now waits and fails.
+    let db = rusqlite::Connection::open(dir.path().join("data").join("dominion.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    let (status, lines) = server.terminate();
+    let took = asked.elapsed();
+    let all = lines.join("\n");
+    assert!(
+        took < Duration::from_secs(30),
+        "shutdown took {took:?}:\n{all}"
+    );
+    assert!(status.success(), "{all}");
+    let said = lines
+        .iter()
+        .find(|l| l.starts_with("dominion: final save gave up"))
+        .unwrap_or_else(|| panic!("no word on the unsaved changes:\n{all}"));
+    assert!(
+        said.contains("were not saved") && said.contains("the journal keeps their inputs"),
+        "{said}"
+    );
+    eprintln!("{said} (shutdown took {took:?})");
+    db.execute_batch("ROLLBACK").unwrap();
+}
