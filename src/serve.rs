@@ -74,6 +74,9 @@ pub struct ServeOptions {
     pub journal: Option<JournalSettings>,
 }
 
+/// How long the store may take to answer its first ping at start.
+const STORE_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
 pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Login settings first: a server that would run open on the network never starts.
@@ -140,6 +143,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let store = runtime
         .block_on(store_cfg.open())
         .with_context(|| format!("opening the store {}", store_cfg.redacted()))?;
+    // A store that does not answer stops the start with a clear error and a non-zero exit,
+    // rather than a server waiting with a half-visible state: the supervisor (systemd, k8s)
+    // restarts it with back-off and shows the failure where operators look, and no client is
+    // accepted by a server that could not load or save the world.
+    match runtime.block_on(async { tokio::time::timeout(STORE_ANSWER_TIMEOUT, store.ping()).await })
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => anyhow::bail!(
+            "the store {} is unavailable at start: {e}; not starting",
+            store_cfg.redacted()
+        ),
+        Err(_) => anyhow::bail!(
+            "the store {} did not answer within {STORE_ANSWER_TIMEOUT:?} at start; not starting",
+            store_cfg.redacted()
+        ),
+    }
     let coord = runtime
         .block_on(coord_cfg.open())
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;

@@ -144,3 +144,41 @@ fn a_final_save_the_store_cannot_take_gives_up_in_time_and_says_what_was_not_sav
     eprintln!("{said} (shutdown took {took:?})");
     db.execute_batch("ROLLBACK").unwrap();
 }
+
+#[test]
+fn a_store_that_is_down_at_start_stops_the_start_with_a_clear_error() {
+    use crate::support::{ServerProcess, small_asset_files, write_assets};
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets");
+    write_assets(&assets, &small_asset_files(200));
+    // Nothing listens on this port: the database is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mongodb://127.0.0.1:{port}/dominion?serverSelectionTimeoutMS=1500");
+    let started = Instant::now();
+    let (status, lines) = ServerProcess::start(&[
+        "--assets",
+        assets.to_str().unwrap(),
+        "--data",
+        dir.path().join("data").to_str().unwrap(),
+        "--store",
+        &url,
+    ])
+    .wait();
+    let all = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{all}");
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("dominion: the store"))
+        .unwrap_or_else(|| panic!("no clear error:\n{all}"));
+    assert!(
+        line.contains(&format!("127.0.0.1:{port}")) && line.contains("not starting"),
+        "{line}"
+    );
+    eprintln!("{line}");
+    assert!(!all.contains("QUIC on"), "{all}");
+}
