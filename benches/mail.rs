@@ -91,6 +91,7 @@ fn players_batch(k: KingdomId, n: u64) -> WriteBatch {
             resources: Resources::default(),
             alliance: None,
             grants: Default::default(),
+            relocated_at: None,
         });
     }
     batch

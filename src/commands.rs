@@ -114,6 +114,8 @@ pub fn refusal_code(r: &Refusal) -> u16 {
         Refusal::TileOccupied { .. } => 27,
         Refusal::MarchesOut { .. } => 28,
         Refusal::Unreachable => 29,
+        Refusal::RelocationCooldown { .. } => 30,
+        Refusal::CannotAfford { .. } => 31,
     }
 }
 

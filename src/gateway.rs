@@ -164,11 +164,16 @@ impl Gateway {
                     .reply(session, request_id, &ServerMessage::from(ok));
             }
             Err(e) => {
-                tracing::info!(?session, "login failed: {e}");
-                let _ = self.net.reply(
+                match &e {
+                    LoginError::Store(_) | LoginError::Coordination(_) => {
+                        tracing::warn!(?session, "login failed: {e}")
+                    }
+                    _ => tracing::info!(?session, "login failed: {e}"),
+                }
+                let _ = self.net.refuse_login(
                     session,
                     request_id,
-                    &ServerMessage::error(e.code(), e.to_string()),
+                    &ServerMessage::error(e.code(), e.client_message()),
                 );
             }
         }

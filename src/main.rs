@@ -15,6 +15,7 @@ use dominion::serve::{ServeOptions, serve};
 use dominion::ticket_cmd::{
     TicketAction, TicketOptions, expires_in, parse_attachments, parse_recipients, run_ticket,
 };
+use dominion_net::transport::{ServerOptions, SlotLimits};
 
 #[derive(Parser)]
 #[command(
@@ -65,9 +66,30 @@ enum Command {
         /// This kingdom's server id (the low 16 bits of player ids).
         #[arg(long, default_value_t = 1)]
         server_id: u16,
-        /// File holding the platform's HMAC secret; without it any login token is accepted (dev).
+        /// File holding the platform's HMAC secret; without it any login token is accepted
+        /// (development), which is refused on a non-loopback --listen unless
+        /// --insecure-dev-login.
         #[arg(long)]
         auth_secret_file: Option<PathBuf>,
+        /// Run the development login (any token accepted) on a non-loopback --listen.
+        #[arg(long, conflicts_with = "auth_secret_file")]
+        insecure_dev_login: bool,
+        /// Connections one client address may hold (more are refused at the QUIC level).
+        #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.per_ip)]
+        max_connections_per_ip: usize,
+        /// Connections one client address may hold before they log in (handshakes included).
+        #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.unauthenticated_per_ip)]
+        max_unauthenticated_per_ip: usize,
+        /// Seconds the final save at shutdown may take before the server gives up on it.
+        #[arg(long, default_value_t = 30)]
+        final_save_timeout_secs: u64,
+        /// Seconds between two rewrites of online players' presence (its TTL is 300 s); also how
+        /// long presence stays missing after the coordination service lost it.
+        #[arg(long, default_value_t = 60)]
+        presence_refresh_secs: u64,
+        /// Longest lifetime (seconds from now to its expiry) of a platform token accepted.
+        #[arg(long, default_value_t = dominion::login::DEFAULT_MAX_TOKEN_LIFETIME.as_secs())]
+        max_token_lifetime_secs: u64,
         /// Milliseconds between incremental saves (a crash loses at most this window).
         #[arg(long, default_value_t = 1000)]
         save_interval_ms: u64,
@@ -379,6 +401,12 @@ fn main() -> ExitCode {
             coordination,
             server_id,
             auth_secret_file,
+            insecure_dev_login,
+            max_token_lifetime_secs,
+            max_connections_per_ip,
+            max_unauthenticated_per_ip,
+            presence_refresh_secs,
+            final_save_timeout_secs,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -417,6 +445,14 @@ fn main() -> ExitCode {
                 coordination_url: coordination,
                 server_id,
                 auth_secret,
+                insecure_dev_login,
+                max_token_lifetime: std::time::Duration::from_secs(max_token_lifetime_secs),
+                presence_refresh: std::time::Duration::from_secs(presence_refresh_secs.max(1)),
+                final_save_timeout: std::time::Duration::from_secs(final_save_timeout_secs),
+                connection_slots: SlotLimits {
+                    per_ip: max_connections_per_ip,
+                    unauthenticated_per_ip: max_unauthenticated_per_ip,
+                },
                 save_interval: std::time::Duration::from_millis(save_interval_ms),
                 inbox: InboxLimits {
                     max_pending_per_session: max_pending_commands_per_session,

@@ -20,7 +20,7 @@ use crate::gateway::Gateway;
 use crate::grants::GrantDesk;
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
-use crate::login::{DevVerifier, HmacVerifier, LoginService, LoginSettings, TokenVerifier};
+use crate::login::{AuthSettings, LoginService, LoginSettings, choose_verifier, keep_presence};
 use crate::mail::{MailService, MailSettings};
 use crate::map_watch::MapWatchers;
 use crate::metrics::{self, Metrics};
@@ -55,8 +55,21 @@ pub struct ServeOptions {
     pub coordination_url: Option<String>,
     /// This kingdom's server id (low 16 bits of player ids).
     pub server_id: u16,
-    /// HMAC secret for platform tokens; `None` = development mode, any token accepted.
+    /// HMAC secret for platform tokens; `None` = development mode, any token accepted (only on
+    /// a loopback `listen`, unless `insecure_dev_login`).
     pub auth_secret: Option<Vec<u8>>,
+    /// Accept any login token even on a non-loopback `listen` (no secret given).
+    pub insecure_dev_login: bool,
+    /// The longest a platform token may live (its expiry minus now).
+    pub max_token_lifetime: std::time::Duration,
+    /// Connections per client address, and those not logged in yet.
+    pub connection_slots: dominion_net::transport::SlotLimits,
+    /// How long the final save at shutdown may take before the server gives up on it (and
+    /// says what was not saved).
+    pub final_save_timeout: std::time::Duration,
+    /// How often online players' presence is written again (also restores it after the
+    /// coordination service lost it).
+    pub presence_refresh: std::time::Duration,
     /// How often changed entities are saved (a crash loses at most this much).
     pub save_interval: std::time::Duration,
     /// Bounds of the queue from sessions to the tick thread.
@@ -67,8 +80,19 @@ pub struct ServeOptions {
     pub admin: AdminOptions,
 }
 
+/// How long the store may take to answer its first ping at start.
+const STORE_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs the server until `--ticks` is reached or a shutdown signal arrives.
 pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    // Login settings first: a server that would run open on the network never starts.
+    let auth = AuthSettings {
+        secret: opts.auth_secret.clone(),
+        insecure_dev_login: opts.insecure_dev_login,
+        kingdom: opts.server_id,
+        max_token_lifetime: opts.max_token_lifetime,
+    };
+    let verifier = choose_verifier(&auth, opts.listen)?;
     let assets = load_dir(&opts.assets).map_err(|errors| {
         anyhow::anyhow!(
             "assets in {} are invalid ({} error(s)):\n{errors}",
@@ -125,6 +149,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let store = runtime
         .block_on(store_cfg.open())
         .with_context(|| format!("opening the store {}", store_cfg.redacted()))?;
+    // A store that does not answer stops the start with a clear error and a non-zero exit,
+    // rather than a server waiting with a half-visible state: the supervisor (systemd, k8s)
+    // restarts it with back-off and shows the failure where operators look, and no client is
+    // accepted by a server that could not load or save the world.
+    match runtime.block_on(async { tokio::time::timeout(STORE_ANSWER_TIMEOUT, store.ping()).await })
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => anyhow::bail!(
+            "the store {} is unavailable at start: {e}; not starting",
+            store_cfg.redacted()
+        ),
+        Err(_) => anyhow::bail!(
+            "the store {} did not answer within {STORE_ANSWER_TIMEOUT:?} at start; not starting",
+            store_cfg.redacted()
+        ),
+    }
     let coord = runtime
         .block_on(coord_cfg.open())
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
@@ -262,13 +302,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Network: the QUIC server, the gateway task and the tick thread's bridge.
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
     net_opts.cert_files = opts.cert.clone();
+    net_opts.slots = opts.connection_slots;
     let (server, net_events) = {
         let _guard = runtime.enter();
         Server::bind(net_opts).context("starting the QUIC server")?
-    };
-    let verifier: Arc<dyn TokenVerifier> = match &opts.auth_secret {
-        Some(secret) => Arc::new(HmacVerifier::new(secret)),
-        None => Arc::new(DevVerifier),
     };
     let instance_id = format!("{}-{}", hostname(), std::process::id());
     let login = Arc::new(LoginService::new(
@@ -277,6 +314,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         migrations.clone(),
         verifier,
         LoginSettings::new(opts.server_id, instance_id.clone()),
+    ));
+    runtime.spawn(keep_presence(
+        login.clone(),
+        server.handle(),
+        opts.presence_refresh,
     ));
     let tick = Arc::new(std::sync::atomic::AtomicU64::new(kingdom.tick_count()));
     let (mut bridge, world_tx) = WorldBridge::new(server.handle(), tick.clone(), opts.inbox);
@@ -378,13 +420,41 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the tick thread panicked"))?;
     let last_tick = kingdom.tick_count();
     let flush_started = Instant::now();
-    match runtime.block_on(persister.shutdown(&mut kingdom)) {
-        Ok(()) => tracing::info!(
+    let mut persister = persister;
+    let save_stats = persister.stats();
+    let durable = persister.durable_tick();
+    let final_save = runtime.block_on(async {
+        tokio::time::timeout(opts.final_save_timeout, persister.shutdown(&mut kingdom)).await
+    });
+    match final_save {
+        Ok(Ok(())) => tracing::info!(
             last_tick,
             took_ms = flush_started.elapsed().as_millis() as u64,
             "world saved"
         ),
-        Err(e) => tracing::error!(last_tick, "final save failed: {e}"),
+        Ok(Err(e)) => tracing::error!(last_tick, "final save failed: {e}"),
+        Err(_) => {
+            // Dropping the save queue stops its writer; the journal still holds every input
+            // acknowledged since the last durable save, so nothing acknowledged is lost.
+            let pending = save_stats.queue_depth.load(Ordering::Relaxed);
+            let since = durable.map_or_else(
+                || "the last durable save".to_owned(),
+                |t| format!("tick {t}"),
+            );
+            let journal = if opts.journal.is_some() {
+                "the journal keeps their inputs and the next start replays them"
+            } else {
+                "there is no journal (--no-journal): they are lost"
+            };
+            let msg = format!(
+                "final save gave up after {:?}: the world's changes since {since} up to tick \
+                 {last_tick} were not saved ({pending} save batch(es) pending; the store did \
+                 not answer in time); {journal}",
+                opts.final_save_timeout
+            );
+            tracing::error!("{msg}");
+            println!("dominion: {msg}");
+        }
     }
     // Reports of the last ticks reach the mailboxes before the process ends.
     match runtime.block_on(async {

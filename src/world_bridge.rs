@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use dominion_net::proto::delta::encode_batch;
-use dominion_net::proto::{CommandBody, CommandResult, ServerMessage, SetViewport, ViewportSet};
+use dominion_net::proto::{
+    CommandBody, CommandResult, ErrorCode, PUSH_REQUEST_ID, ServerMessage, SetViewport, ViewportSet,
+};
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_sim::Kingdom;
 use dominion_sim::aoi::{Observers, Viewport};
@@ -281,6 +283,28 @@ impl WorldBridge {
                             &ServerMessage::from(CommandResult {
                                 outcome: saving_behind(),
                             }),
+                        );
+                        self.latencies.push(received.elapsed());
+                        *self.answered.entry(session).or_default() += 1;
+                    }
+                    Ok(_)
+                        if request_id != PUSH_REQUEST_ID
+                            && self
+                                .pending
+                                .get(&(player, request_id))
+                                .is_some_and(|w| w.iter().any(|&(s, _)| s == session)) =>
+                    {
+                        // Its result could not be told from the first one's: refuse it, unapplied.
+                        let _ = self.net.reply(
+                            session,
+                            request_id,
+                            &ServerMessage::error(
+                                ErrorCode::MALFORMED,
+                                format!(
+                                    "request id {request_id} is already used by a command of \
+                                     this session still waiting for its result"
+                                ),
+                            ),
                         );
                         self.latencies.push(received.elapsed());
                         *self.answered.entry(session).or_default() += 1;

@@ -80,11 +80,20 @@ impl TestApp {
             .reply(session, request_id, &ServerMessage::error(code, msg));
     }
 
+    /// Refuses a Login/Resume (the session may try again).
+    fn refuse(&self, session: SessionId, request_id: u32, msg: &str) {
+        let _ = self.handle.refuse_login(
+            session,
+            request_id,
+            &ServerMessage::error(ErrorCode::AUTH_FAILED, msg),
+        );
+    }
+
     fn on_message(&self, session: SessionId, request_id: u32, message: ClientMessage) {
         match message {
             ClientMessage::Login(login) => {
                 if login.platform_token != format!("valid:{}", login.openid) {
-                    return self.error(session, request_id, ErrorCode::AUTH_FAILED, "bad token");
+                    return self.refuse(session, request_id, "bad token");
                 }
                 let player = {
                     let mut w = self.world.lock().unwrap();
@@ -100,12 +109,7 @@ impl TestApp {
                 let player = self.world.lock().unwrap().tokens.remove(&r.resume_token);
                 match player {
                     Some(p) => self.accept(session, request_id, p),
-                    None => self.error(
-                        session,
-                        request_id,
-                        ErrorCode::AUTH_FAILED,
-                        "unknown resume token",
-                    ),
+                    None => self.refuse(session, request_id, "unknown resume token"),
                 }
             }
             ClientMessage::SetViewport(mut vp) => {
@@ -1080,7 +1084,8 @@ async fn request_rtt_one_stream_vs_stream_per_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_handshakes_and_logins() {
     const N: usize = 200;
-    let h = start();
+    // All from one address: a load test, not an attack.
+    let h = start_with(Arc::default(), |o| o.slots.unauthenticated_per_ip = N);
     let t = Instant::now();
     let tasks: Vec<_> = (0..N)
         .map(|i| {
@@ -1117,7 +1122,13 @@ async fn handshake_storm() {
     const N: usize = 1000;
     let mut times = Vec::new();
     for buffer in [4 * 1024 * 1024, 208 * 1024] {
-        let h = start_with(Arc::default(), |o| o.udp_buffer = buffer);
+        let h = start_with(Arc::default(), |o| {
+            o.udp_buffer = buffer;
+            // All from one address: a load test, not an attack.
+            o.slots.per_ip = usize::MAX;
+            o.slots.unauthenticated_per_ip = usize::MAX;
+            o.retry_above_unauthenticated = usize::MAX;
+        });
         let granted = h.server.socket_buffers();
         let (sock, _) = dominion_net::transport::socket::bind_udp(
             "127.0.0.1:0".parse().unwrap(),

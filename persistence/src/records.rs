@@ -470,6 +470,8 @@ pub struct PlayerRecord {
     pub alliance: Option<u64>,
     /// Grants (claimed mail attachments) already added to the resources.
     pub grants: GrantsRecord,
+    /// Tick the city last moved, if ever (absent in older documents: never).
+    pub relocated_at: Option<u64>,
 }
 
 /// A player's ledger of applied grants as stored (the sim's `GrantLedger`): every grant id below
@@ -506,6 +508,9 @@ impl Record for PlayerRecord {
                 "applied": self.grants.applied.iter().map(|&id| Bson::Int64(id as i64)).collect::<Vec<_>>(),
             },
         );
+        if let Some(t) = self.relocated_at {
+            doc.insert("relocated_at", t as i64);
+        }
     }
     fn decode(doc: &Document) -> Result<Self, String> {
         let grants = doc
@@ -529,6 +534,7 @@ impl Record for PlayerRecord {
             wounded: get_troops(doc, "wounded")?,
             resources: get_resources(doc, "resources")?,
             alliance: get_opt_u64(doc, "alliance")?,
+            relocated_at: get_opt_u64(doc, "relocated_at")?,
         })
     }
 }
@@ -1085,6 +1091,7 @@ mod tests {
                 floor: 7,
                 applied: vec![7, 9, u64::MAX],
             },
+            relocated_at: Some(u64::MAX - 7),
         });
         roundtrip(MapObjectRecord {
             id: ObjectId(5),

@@ -180,10 +180,28 @@ fn map_err(url: &str, operation: &'static str, e: rusqlite::Error) -> StoreError
         )
     );
     if unavailable {
+        // Say which of the machine's problems it is, in the operator's words: SQLite's own text
+        // for a read-only or full disk is a bare "disk I/O error".
+        let what = match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => {
+                "the disk is full: free space; saves resume by themselves (nothing is lost: \
+                 the batch is kept and retried)"
+            }
+            Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+                "the database file is read-only or not permitted: make it writable; saves \
+                 resume by themselves (the batch is kept and retried)"
+            }
+            Some(ErrorCode::SystemIoFailure) => {
+                "the database file cannot be written (read-only file or file system, disk full, \
+                 or a failing disk): check space and permissions; saves resume by themselves \
+                 (the batch is kept and retried)"
+            }
+            _ => "the database file cannot be opened: check the path and permissions",
+        };
         StoreError::Unavailable {
             backend: BACKEND,
             url: url.to_string(),
-            reason: format!("{operation}: {e}"),
+            reason: format!("{operation}: {e}: {what}"),
         }
     } else {
         StoreError::Backend {

@@ -45,6 +45,8 @@ pub enum WorldEvent {
         from: TilePos,
         /// New tile.
         to: TilePos,
+        /// What the move took from the storehouse.
+        paid: Resources,
     },
     /// A march left its city.
     MarchStarted {

@@ -62,6 +62,8 @@ pub struct PlayerState {
     pub city: ObjectId,
     /// Their alliance, if any.
     pub alliance: Option<u64>,
+    /// Tick their city last moved, if ever (the relocation cooldown).
+    pub relocated_at: Option<u64>,
 }
 
 /// World-wide scalars and queues (small except `free_city_slots`).
@@ -306,6 +308,7 @@ impl Kingdom {
                 player: *p,
                 city: r.city,
                 alliance: r.alliance,
+                relocated_at: r.relocated_at,
             })
             .collect()
     }
@@ -391,6 +394,7 @@ impl Kingdom {
                         city: p.city,
                         marches: 0,
                         alliance: p.alliance,
+                        relocated_at: p.relocated_at,
                     },
                 )
             })

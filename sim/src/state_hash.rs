@@ -130,6 +130,8 @@ pub fn state_hash(world: &mut World) -> [u8; 32] {
         h.update(&r.marches.to_le_bytes());
         h.update(&r.alliance.map_or(u64::MAX, |a| a).to_le_bytes());
         h.update(&[u8::from(r.alliance.is_some())]);
+        h.update(&r.relocated_at.map_or(u64::MAX, |t| t).to_le_bytes());
+        h.update(&[u8::from(r.relocated_at.is_some())]);
     }
     let slots = &world.resource::<FreeCitySlots>().0;
     h.update(&(slots.len() as u64).to_le_bytes());

@@ -26,6 +26,7 @@ colour = \"red\"
     assert_eq!(
         errors_with("cities.toml", text),
         "\
+cities.toml:1: relocation: missing field
 cities.toml:2: city.troops.dragons: unknown unit type \"dragons\" (known: infantry, archer, cavalry, siege)
 cities.toml:2: city.troops.archer: must be between 0 and 100000000, found -1
 cities.toml:3: city.resources.mana: unknown resource \"mana\" (known: food, wood, stone, gold)
@@ -33,7 +34,22 @@ cities.toml:4: city.colour: unknown field (expected one of: troops, resources)"
     );
     assert_eq!(
         errors_with("cities.toml", "[city]\ntroops = { infantry = 1 }\n"),
-        "cities.toml:1: city.resources: missing field"
+        "cities.toml:1: relocation: missing field\ncities.toml:1: city.resources: missing field"
+    );
+    let relocation = "\
+[city]
+troops = { infantry = 1 }
+resources = { food = 1 }
+
+[relocation]
+cooldown_seconds = -5
+cost = { gold = 10, mana = 1 }
+";
+    assert_eq!(
+        errors_with("cities.toml", relocation),
+        "\
+cities.toml:6: relocation.cooldown_seconds: must be between 0 and 2592000, found -5
+cities.toml:7: relocation.cost.mana: unknown resource \"mana\" (known: food, wood, stone, gold)"
     );
 }
 

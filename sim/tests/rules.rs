@@ -326,14 +326,66 @@ fn a_city_relocates_to_a_free_plain_tile_only() {
     let (r, ev) = one(&mut k, A, Command::RelocateCity { to: free });
     let (city, _) = k.city(A).unwrap();
     assert_eq!(r, Ok(CommandOutcome::Relocated { city, to: free }));
+    let cost = k.config().assets.cities.relocation.cost;
     assert!(ev.contains(&WorldEvent::CityRelocated {
         player: A,
         city,
         from,
-        to: free
+        to: free,
+        paid: cost,
     }));
     assert_eq!(city_pos(&mut k, A), free);
     assert!(k.world.resource::<ObjectIndex>().at(from).is_none());
+}
+
+#[test]
+fn relocation_has_a_cooldown_and_a_cost_from_the_assets() {
+    let mut files = asset_files(200);
+    let cities = files["cities.toml"]
+        .replace("cooldown_seconds = 3600", "cooldown_seconds = 2")
+        .replace(
+            "cost = { gold = 20000, stone = 50000 }",
+            "cost = { gold = 60000 }",
+        );
+    files.insert("cities.toml".into(), cities);
+    let assets = Arc::new(Assets::parse(&files).unwrap());
+    let hz = u64::from(assets.world.tick_hz);
+    let mut k = Kingdom::generate(3, assets);
+    k.add_player(A).unwrap();
+    let free: Vec<TilePos> = (0..200u16)
+        .flat_map(|y| (0..200u16).map(move |x| TilePos::new(x, y)))
+        .filter(|&t| dominion_sim::city::free_tile(&k.world, t).is_ok())
+        .take(3)
+        .collect();
+    let gold = |k: &mut Kingdom| k.city(A).unwrap().1.resources.get(ResourceKind::Gold);
+    let start = gold(&mut k);
+    let (r, _) = one(&mut k, A, Command::RelocateCity { to: free[0] });
+    assert!(matches!(r, Ok(CommandOutcome::Relocated { .. })), "{r:?}");
+    let moved_at = k.tick_count();
+    assert_eq!(gold(&mut k), start - 60_000);
+    // Within the cooldown: refused, nothing paid.
+    let (r, _) = one(&mut k, A, Command::RelocateCity { to: free[1] });
+    assert_eq!(
+        r,
+        Err(Refusal::RelocationCooldown {
+            ready_at: moved_at + 2 * hz
+        })
+    );
+    assert_eq!(gold(&mut k), start - 60_000);
+    for _ in 0..2 * hz {
+        k.tick();
+    }
+    // After it, the storehouse is short of the second move's gold.
+    let (r, _) = one(&mut k, A, Command::RelocateCity { to: free[1] });
+    assert_eq!(
+        r,
+        Err(Refusal::CannotAfford {
+            resource: "gold",
+            have: start - 60_000,
+            cost: 60_000
+        })
+    );
+    assert_eq!(city_pos(&mut k, A), free[0]);
 }
 
 #[test]

@@ -3,9 +3,13 @@
 //!
 //! Flow: verify the platform token; take the account's login lock (a second concurrent login of
 //! the same account is refused, not raced); load or create the account (user id = sequence << 16
-//! | server id, sequence persisted in the store); bind the session to the player and kick any
-//! older session with a reason push; record presence; issue a resume token.
+//! | server id, sequence persisted in the store); record presence; bind the session to the player
+//! and kick any older session with a reason push; issue a resume token. Everything that can fail
+//! comes before the bind, so a failed login leaves the session as it was (not logged in, free to
+//! try again) and never kicks anyone.
 
+mod auth_mode;
+mod presence;
 mod resume;
 mod verifier;
 
@@ -19,8 +23,12 @@ use dominion_persistence::{
 };
 use dominion_sim::types::PlayerId;
 
+pub use auth_mode::{AuthModeError, AuthSettings, choose_verifier};
+pub use presence::keep_presence;
 pub use resume::ResumeTokens;
-pub use verifier::{DevVerifier, HmacVerifier, TokenError, TokenVerifier, sign_token};
+pub use verifier::{
+    DEFAULT_MAX_TOKEN_LIFETIME, DevVerifier, HmacVerifier, TokenError, TokenVerifier, sign_token,
+};
 
 /// Application error codes of the login service (above [`ErrorCode::APPLICATION_BASE`]).
 pub mod codes {
@@ -62,6 +70,19 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// What the client is told: the reason when it is the client's own (token, openid, a login
+    /// in progress, a stale resume token); a generic sentence when the server failed (driver
+    /// text and store addresses stay in the log).
+    pub fn client_message(&self) -> String {
+        match self {
+            LoginError::Store(_) | LoginError::Coordination(_) => {
+                "the account service is unavailable; try again later".to_owned()
+            }
+            LoginError::SessionGone => "session closed during login".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// The wire error code for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -230,16 +251,32 @@ impl LoginService {
         })
     }
 
-    /// Binds the session, kicks an older one, records presence.
+    /// Records presence, then binds the session and kicks an older one. The step that can fail
+    /// (presence, in the coordination service) comes first and binding is one registry update,
+    /// so a failed login leaves the session unauthenticated and an older session untouched.
     async fn bind(
         &self,
         net: &ServerHandle,
         session: SessionId,
         player: PlayerId,
     ) -> Result<Option<SessionId>, LoginError> {
-        let old = net
-            .bind_player(session, player)
-            .map_err(|_| LoginError::SessionGone)?;
+        let instance = &self.settings.instance_id;
+        self.coord
+            .set_presence(player, instance, self.settings.presence_ttl)
+            .await?;
+        let old = match net.bind_player(session, player) {
+            Ok(old) => old,
+            Err(_) => {
+                // The session went away meanwhile. The presence just written stands only if
+                // another session of this player is still live here.
+                if net.player_session(player).is_none()
+                    && let Err(e) = self.coord.clear_presence(player, instance).await
+                {
+                    tracing::warn!(%player, "clearing presence after an abandoned login: {e}");
+                }
+                return Err(LoginError::SessionGone);
+            }
+        };
         if let Some(old) = old {
             // The old session may have gone on its own meanwhile; that is fine.
             let _ = net.kick(
@@ -248,14 +285,31 @@ impl LoginService {
                 "logged in from another session",
             );
         }
-        self.coord
-            .set_presence(
-                player,
-                &self.settings.instance_id,
-                self.settings.presence_ttl,
-            )
-            .await?;
         Ok(old)
+    }
+
+    /// Writes the presence of `players` again (online on this instance); returns how many
+    /// writes succeeded and failed.
+    pub async fn refresh_presence(&self, players: &[PlayerId]) -> (usize, usize) {
+        let (mut ok, mut failed) = (0, 0);
+        for &player in players {
+            match self
+                .coord
+                .set_presence(
+                    player,
+                    &self.settings.instance_id,
+                    self.settings.presence_ttl,
+                )
+                .await
+            {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::debug!(%player, "refreshing presence: {e}");
+                }
+            }
+        }
+        (ok, failed)
     }
 
     /// Clears presence when a player's session ends (if this instance still holds it).

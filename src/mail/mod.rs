@@ -539,7 +539,11 @@ impl MailService {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(%player, "mail request failed: {e}");
-                ServerMessage::error(codes::MAIL_UNAVAILABLE, format!("mail unavailable: {e}"))
+                // The store's text (driver errors, addresses) stays in the log.
+                ServerMessage::error(
+                    codes::MAIL_UNAVAILABLE,
+                    "mail is unavailable; try again later",
+                )
             }
         }
     }

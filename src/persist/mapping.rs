@@ -15,10 +15,11 @@ use dominion_sim::snapshot::{
 };
 use dominion_sim::types::{ObjectId, PlayerId};
 
-/// A map object as a record; a city also yields its owner's player record.
+/// A map object as a record; a city also yields its owner's player record (with what `players`
+/// knows of the owner beyond the city).
 pub fn object_records(
     o: &ObjectState,
-    alliances: &BTreeMap<PlayerId, Option<u64>>,
+    players: &BTreeMap<PlayerId, PlayerState>,
 ) -> (MapObjectRecord, Option<PlayerRecord>) {
     let (kind, player) = match &o.body {
         ObjectBody::Field(f) => (
@@ -47,11 +48,12 @@ pub fn object_records(
                 troops: c.troops.clone(),
                 wounded: c.wounded.clone(),
                 resources: c.resources,
-                alliance: alliances.get(&c.owner).copied().flatten(),
                 grants: GrantsRecord {
                     floor: c.grants.floor(),
                     applied: c.grants.applied().collect(),
                 },
+                alliance: players.get(&c.owner).and_then(|p| p.alliance),
+                relocated_at: players.get(&c.owner).and_then(|p| p.relocated_at),
             }),
         ),
     };
@@ -259,6 +261,7 @@ pub fn world_from_records(stored: StoredWorld) -> Result<WorldState, String> {
                     player: owner,
                     city: o.id,
                     alliance: p.alliance,
+                    relocated_at: p.relocated_at,
                 });
                 ObjectBody::City(City {
                     owner,

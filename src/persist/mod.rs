@@ -172,14 +172,14 @@ impl Persister {
         let started = Instant::now();
         self.config_digest = digest_hex(&world.config().assets.digest);
         let changes = world.take_changes();
-        let alliances: BTreeMap<_, _> = world
+        let players: BTreeMap<_, _> = world
             .export_players()
             .into_iter()
-            .map(|p| (p.player, p.alliance))
+            .map(|p| (p.player, p))
             .collect();
         let (objects, marches) = world.export_entities(&changes.changed);
         for o in &objects {
-            let (record, player) = object_records(o, &alliances);
+            let (record, player) = object_records(o, &players);
             batch.upsert(record);
             if let Some(p) = player {
                 batch.upsert(p);
@@ -190,10 +190,10 @@ impl Persister {
         }
         if changes.players {
             // Alliance changes live on player records: rewrite every city's owner record.
-            let ids = mapping::id_set(world.export_players().into_iter().map(|p| p.city));
+            let ids = mapping::id_set(players.values().map(|p| p.city));
             let (cities, _) = world.export_entities(&ids);
             for c in &cities {
-                if let (_, Some(p)) = object_records(c, &alliances) {
+                if let (_, Some(p)) = object_records(c, &players) {
                     batch.upsert(p);
                 }
             }

@@ -164,14 +164,25 @@ fn production_tokens_are_verified() {
         let (c, _) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
         let err = c.login(login("frank", "dev")).await.unwrap_err();
         assert_eq!(err.server_code(), Some(ErrorCode::AUTH_FAILED), "{err}");
-        let far_future = 4_000_000_000;
-        let forged = sign_token(b"wrong", "frank", far_future);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let soon = now + 3_600;
+        let forged = sign_token(b"wrong", 1, "frank", soon);
         let err = c.login(login("frank", &forged)).await.unwrap_err();
         assert_eq!(err.server_code(), Some(ErrorCode::AUTH_FAILED), "{err}");
-        let expired = sign_token(b"s3cret", "frank", 1_000);
+        let expired = sign_token(b"s3cret", 1, "frank", 1_000);
         let err = c.login(login("frank", &expired)).await.unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
-        let good = sign_token(b"s3cret", "frank", far_future);
+        // Signed for another kingdom, or living longer than a day: refused.
+        let elsewhere = sign_token(b"s3cret", 2, "frank", soon);
+        let err = c.login(login("frank", &elsewhere)).await.unwrap_err();
+        assert!(err.to_string().contains("another kingdom"), "{err}");
+        let forever = sign_token(b"s3cret", 1, "frank", 4_000_000_000);
+        let err = c.login(login("frank", &forever)).await.unwrap_err();
+        assert!(err.to_string().contains("lives too long"), "{err}");
+        let good = sign_token(b"s3cret", 1, "frank", soon);
         c.login(login("frank", &good))
             .await
             .expect("a signed token logs in");

@@ -247,6 +247,7 @@ async fn system_mail_reaches_one_a_list_and_everyone(store_url: &str) {
             resources: Resources::default(),
             alliance: None,
             grants: Default::default(),
+            relocated_at: None,
         });
     }
     world.apply(epoch, &batch).await.unwrap();

@@ -55,12 +55,17 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `dominion serve` with `args` (plus free metrics and QUIC ports).
     pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_listening("127.0.0.1:0", args)
+    }
+
+    /// Starts `dominion serve` with `args`, a free metrics port and QUIC on `listen`.
+    pub fn start_listening(listen: &str, args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         let mut child = Command::new(dominion_bin())
             .arg("serve")
             .args(args)
-            .args(["--metrics-addr", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
+            .args(["--metrics-addr", "127.0.0.1:0", "--listen", listen])
             .args(["--admin-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

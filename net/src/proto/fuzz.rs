@@ -102,6 +102,10 @@ fn drive(bytes: &[u8], chunks: &[usize], authenticated: bool, max_violations: u3
             per_second: 1000.0,
             burst: 1000,
         },
+        address_rate: RateLimit {
+            per_second: 1000.0,
+            burst: 1000,
+        },
         max_violations,
         violation_window: Duration::from_secs(1),
         max_rate_limited: 100,

@@ -216,6 +216,8 @@ impl ErrorCode {
     pub const MAINTENANCE: ErrorCode = ErrorCode(8);
     /// The server failed; the request may be retried.
     pub const INTERNAL: ErrorCode = ErrorCode(9);
+    /// A Login or Resume on this session is still being answered; wait for its reply.
+    pub const LOGIN_PENDING: ErrorCode = ErrorCode(10);
     /// First code available to the application.
     pub const APPLICATION_BASE: u16 = 1000;
 }

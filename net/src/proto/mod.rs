@@ -25,7 +25,7 @@ pub use messages::{
     PlayerDelta, PlayerEvent, Pong, Resume, ServerMessage, SetViewport, ViewportSet, WorldDelta,
     limits,
 };
-pub use rate::{RateLimit, TokenBucket};
+pub use rate::{RateLimit, SharedBucket, TokenBucket};
 pub use session::{Action, CloseCode, Session, SessionConfig, SessionState, SessionStats};
 
 #[cfg(test)]

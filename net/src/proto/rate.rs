@@ -1,5 +1,9 @@
-//! Token bucket for per-session request rate limiting; time is passed in (`now`), never read.
+//! Token buckets for request rate limiting; time is passed in (`now`), never read.
+//!
+//! A [`SharedBucket`] is one bucket several sessions draw from: the transport keys them by
+//! player (and by address before login), so reconnecting does not refill anyone's budget.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rate-limit settings: a steady rate and a burst.
@@ -80,6 +84,46 @@ impl TokenBucket {
     }
 }
 
+/// A token bucket shared by every session that holds a clone.
+#[derive(Clone, Debug)]
+pub struct SharedBucket(Arc<Mutex<TokenBucket>>);
+
+impl SharedBucket {
+    /// A full bucket as of `now`, held by nobody else yet.
+    pub fn new(limit: RateLimit, now: Instant) -> Self {
+        SharedBucket(Arc::new(Mutex::new(TokenBucket::new(limit, now))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenBucket> {
+        // A bucket is two numbers; a panic elsewhere cannot leave it half-updated.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one token if available.
+    pub fn try_take(&self, now: Instant) -> bool {
+        self.lock().try_take(now)
+    }
+
+    /// Time until one token is available, from `now`.
+    pub fn time_to_next(&self, now: Instant) -> Duration {
+        self.lock().time_to_next(now)
+    }
+
+    /// The bucket's settings.
+    pub fn limit(&self) -> RateLimit {
+        self.lock().limit
+    }
+
+    /// Whether this is the only handle and the bucket is full at `now`: forgetting it then
+    /// changes nothing (a new one starts full).
+    pub fn is_idle(&self, now: Instant) -> bool {
+        Arc::strong_count(&self.0) == 1 && {
+            let mut b = self.lock();
+            b.available(now) >= b.limit.burst
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +148,24 @@ mod tests {
         // A long pause refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
         assert_eq!(b.available(later), 5);
+    }
+
+    #[test]
+    fn a_shared_bucket_is_one_budget() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 1.0,
+            burst: 2,
+        };
+        let a = SharedBucket::new(limit, t0);
+        let b = a.clone();
+        assert!(a.try_take(t0));
+        assert!(!a.is_idle(t0), "held twice");
+        assert!(b.try_take(t0));
+        assert!(!a.try_take(t0), "one budget for both holders");
+        drop(b);
+        assert!(!a.is_idle(t0), "not full yet");
+        assert!(a.is_idle(t0 + Duration::from_secs(2)));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! 3. message validation (type id, direction, rkyv `access`, semantic limits) → `ErrorReply` and a
 //!    violation;
 //! 4. state rules: only Login/Resume before authentication (else `NOT_AUTHENTICATED` and a
-//!    violation), no Login/Resume after it (`ALREADY_AUTHENTICATED`);
+//!    violation), one at a time (a second one before the application answered the first gets
+//!    `LOGIN_PENDING`, so one connection can never be bound to two players), no Login/Resume
+//!    after it (`ALREADY_AUTHENTICATED`);
 //! 5. Ping is answered here with a Pong; everything else is [`Action::Deliver`]ed to the
 //!    application, which replies with the same request id.
 //!
@@ -27,7 +29,7 @@ use dominion_sim::types::PlayerId;
 
 use super::frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, PUSH_REQUEST_ID};
 use super::messages::{ClientMessage, ErrorCode, MessageError, Pong, ServerMessage};
-use super::rate::{RateLimit, TokenBucket};
+use super::rate::{RateLimit, SharedBucket};
 
 /// QUIC application close codes used by Dominion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,8 +57,12 @@ impl CloseCode {
 pub struct SessionConfig {
     /// Largest inbound frame `length` accepted.
     pub max_frame_len: u32,
-    /// Request rate limit.
+    /// Request rate limit of a logged-in player (the transport keys the bucket by player, so
+    /// it survives reconnects).
     pub rate: RateLimit,
+    /// Request rate limit of one client address before login (shared by every unauthenticated
+    /// connection from that address).
+    pub address_rate: RateLimit,
     /// Violations tolerated within `violation_window`; reaching it closes the session.
     pub max_violations: u32,
     /// Sliding window for counting violations and rate-limited frames.
@@ -77,11 +83,15 @@ impl Default for SessionConfig {
         SessionConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             rate: RateLimit::default(),
+            address_rate: RateLimit {
+                per_second: 100.0,
+                burst: 400,
+            },
             max_violations: 5,
             violation_window: Duration::from_secs(10),
             max_rate_limited: 200,
             max_skip_len: 1024 * 1024,
-            login_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -140,10 +150,12 @@ pub struct Session {
     config: SessionConfig,
     state: SessionState,
     decoder: FrameDecoder,
-    bucket: TokenBucket,
+    bucket: SharedBucket,
     recent_violations: VecDeque<Instant>,
     recent_rate_limited: VecDeque<Instant>,
     login_deadline: Instant,
+    /// A Login/Resume was delivered and the application has not answered it yet.
+    login_pending: bool,
     actions: VecDeque<Action>,
     player: Option<PlayerId>,
     stats: SessionStats,
@@ -155,9 +167,10 @@ impl Session {
         Session {
             login_deadline: now.checked_add(config.login_timeout).unwrap_or(now),
             decoder: FrameDecoder::new(config.max_frame_len),
-            bucket: TokenBucket::new(config.rate, now),
+            bucket: SharedBucket::new(config.rate, now),
             config,
             state: SessionState::Connecting,
+            login_pending: false,
             recent_violations: VecDeque::new(),
             recent_rate_limited: VecDeque::new(),
             actions: VecDeque::new(),
@@ -205,14 +218,15 @@ impl Session {
         if !self.bucket.try_take(now) {
             self.stats.rate_limited += 1;
             let wait = self.bucket.time_to_next(now);
+            let limit = self.bucket.limit();
             self.reply(
                 frame.request_id,
                 ServerMessage::error(
                     ErrorCode::RATE_LIMITED,
                     format!(
                         "rate limit of {}/s (burst {}) exceeded; retry in {} ms",
-                        self.config.rate.per_second,
-                        self.config.rate.burst,
+                        limit.per_second,
+                        limit.burst,
                         wait.as_millis().max(1)
                     ),
                 ),
@@ -258,6 +272,20 @@ impl Session {
                 self.violation(now, frame.request_id, ErrorCode::NOT_AUTHENTICATED, msg);
                 return;
             }
+            SessionState::Connecting if self.login_pending => {
+                self.reply(
+                    frame.request_id,
+                    ServerMessage::error(
+                        ErrorCode::LOGIN_PENDING,
+                        format!(
+                            "{} while an earlier Login or Resume is still being answered",
+                            message.message_type()
+                        ),
+                    ),
+                );
+                return;
+            }
+            SessionState::Connecting => self.login_pending = true,
             SessionState::Authenticated | SessionState::Playing if is_auth => {
                 self.reply(
                     frame.request_id,
@@ -319,12 +347,26 @@ impl Session {
     /// Call it *before* sending the `LoginOk` reply, so requests the client sends after
     /// reading `LoginOk` find the session authenticated.
     pub fn authenticate(&mut self, player: PlayerId) {
+        self.login_pending = false;
         if self.state == SessionState::Connecting {
             self.state = SessionState::Authenticated;
         }
         if self.state != SessionState::Closing {
             self.player = Some(player);
         }
+    }
+
+    /// Draws requests from `bucket` from now on (the transport hands the address's bucket at
+    /// connect and the player's at login). A new session has a private bucket of
+    /// [`SessionConfig::rate`].
+    pub fn use_bucket(&mut self, bucket: SharedBucket) {
+        self.bucket = bucket;
+    }
+
+    /// The application refused the pending Login/Resume: the session may try again. Call it
+    /// *before* sending the refusal, so a retry sent after reading it is accepted.
+    pub fn login_refused(&mut self) {
+        self.login_pending = false;
     }
 
     /// Starts closing: further input is ignored and a Close action is emitted once.
@@ -541,6 +583,40 @@ mod tests {
     }
 
     #[test]
+    fn one_login_at_a_time() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        let mut bytes = wire(login(), 1);
+        bytes.extend(wire(
+            Resume {
+                resume_token: "r".into(),
+            },
+            2,
+        ));
+        bytes.extend(wire(login(), 3));
+        s.handle_bytes(now, &bytes);
+        let acts = drain(&mut s);
+        assert!(matches!(acts[0], Action::Deliver { request_id: 1, .. }));
+        assert_eq!(error_code(&acts[1]), (2, ErrorCode::LOGIN_PENDING.0));
+        assert_eq!(error_code(&acts[2]), (3, ErrorCode::LOGIN_PENDING.0));
+        assert_eq!(acts.len(), 3);
+        assert_eq!(s.stats().violations, 0, "waiting is not a violation");
+        // Refused: the client may try again.
+        s.login_refused();
+        s.handle_bytes(now, &wire(login(), 4));
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Action::Deliver { request_id: 4, .. }]
+        ));
+        s.authenticate(PlayerId(5));
+        s.handle_bytes(now, &wire(login(), 5));
+        assert_eq!(
+            error_code(&drain(&mut s)[0]),
+            (5, ErrorCode::ALREADY_AUTHENTICATED.0)
+        );
+    }
+
+    #[test]
     fn rate_limit_answers_rate_limited_and_refills() {
         let now = t0();
         let cfg = SessionConfig {
@@ -551,8 +627,12 @@ mod tests {
             ..SessionConfig::default()
         };
         let mut s = Session::new(cfg, now);
+        s.authenticate(PlayerId(1));
+        let recall = || Command {
+            body: CommandBody::Recall { march_id: 1 },
+        };
         for id in 1..=5 {
-            s.handle_bytes(now, &wire(login(), id));
+            s.handle_bytes(now, &wire(recall(), id));
         }
         let acts = drain(&mut s);
         assert_eq!(acts.len(), 5);
@@ -566,7 +646,7 @@ mod tests {
         assert_ne!(s.state(), SessionState::Closing);
         // 100 ms later one token is back.
         let later = now + Duration::from_millis(100);
-        s.handle_bytes(later, &wire(login(), 6));
+        s.handle_bytes(later, &wire(recall(), 6));
         assert!(matches!(
             drain(&mut s)[..],
             [Action::Deliver { request_id: 6, .. }]

@@ -37,12 +37,16 @@
 //! sessions (encoded once), bind a session to a player (returns the player's previous session,
 //! for kick-on-duplicate-login), kick (Kick push, flush, close), close.
 
+mod outbound;
+mod rate_keys;
 mod server;
+mod slots;
 pub mod socket;
 pub mod tls;
 
 pub use server::{
     PushReport, SendError, Server, ServerError, ServerEvent, ServerHandle, ServerOptions, SessionId,
 };
+pub use slots::SlotLimits;
 pub use socket::SocketBuffers;
 pub use tls::{CertSource, Fingerprint, FingerprintMismatch, TlsError};

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use bytes::Bytes;
 use dominion_sim::types::PlayerId;
 use tokio::sync::{Semaphore, mpsc};
 
+use super::outbound::{OutboundBudget, QueueBytes, pick_slowest};
+use super::rate_keys::RateBuckets;
+use super::slots::{Slot, SlotLimits, Slots};
 use super::socket::{DEFAULT_UDP_BUFFER, SocketBuffers, bind_udp};
 use super::tls::{CertSource, Fingerprint, TlsError, load_or_generate, server_crypto};
 use crate::proto::{
@@ -49,10 +52,23 @@ pub struct ServerOptions {
     /// Bytes queued per session before the session is disconnected as a slow consumer (a single
     /// frame larger than this is still accepted into an empty queue).
     pub outbound_queue_bytes: usize,
+    /// Bytes queued in all sessions together; above it the sessions with the most bytes waiting
+    /// are closed ([`crate::proto::CloseCode::SLOW_CONSUMER`]) until the total is back under
+    /// three quarters of it.
+    pub max_outbound_bytes: usize,
     /// Events buffered for the application before connection readers wait (backpressure).
     pub event_queue: usize,
     /// Simultaneous connections; more are refused at the QUIC level.
     pub max_connections: usize,
+    /// Connections per client address, and those of them not logged in yet; more are refused
+    /// at the QUIC level.
+    pub slots: SlotLimits,
+    /// With more unauthenticated connections than this (all addresses), a handshake from an
+    /// address not yet validated is answered with a QUIC Retry first, so a spoofed source
+    /// address cannot hold a slot. 0 = always.
+    pub retry_above_unauthenticated: usize,
+    /// Close a connection whose QUIC handshake has not completed by then.
+    pub handshake_timeout: Duration,
     /// Requested UDP socket buffers.
     pub udp_buffer: usize,
     /// Close a connection silent for this long (clients keep alive more often).
@@ -64,6 +80,13 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
+    /// Default per-address connection slots: generous for players behind one carrier NAT, far
+    /// below the whole server.
+    pub const DEFAULT_SLOTS: SlotLimits = SlotLimits {
+        per_ip: 1024,
+        unauthenticated_per_ip: 64,
+    };
+
     /// Defaults listening on `listen` with generated certificates under `data_dir`.
     pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
         ServerOptions {
@@ -73,11 +96,15 @@ impl ServerOptions {
             session: SessionConfig::default(),
             outbound_queue: 1024,
             outbound_queue_bytes: 4 * 1024 * 1024,
+            max_outbound_bytes: 1024 * 1024 * 1024,
             event_queue: 16 * 1024,
             max_connections: 20_000,
+            slots: Self::DEFAULT_SLOTS,
+            retry_above_unauthenticated: 256,
+            handshake_timeout: Duration::from_secs(5),
             udp_buffer: DEFAULT_UDP_BUFFER,
             idle_timeout: Duration::from_secs(30),
-            stream_open_timeout: Duration::from_secs(10),
+            stream_open_timeout: Duration::from_secs(5),
             flush_timeout: Duration::from_secs(2),
         }
     }
@@ -174,11 +201,11 @@ impl Outbound {
 }
 
 /// A session's outbound queue, bounded in frames (the channel) and in bytes (the counter, which
-/// the writer decrements as frames go out).
+/// the writer decrements as frames go out, and which also counts in the process total).
 #[derive(Clone)]
 struct OutQueue {
     tx: mpsc::Sender<Outbound>,
-    bytes: Arc<AtomicUsize>,
+    bytes: Arc<QueueBytes>,
     max_bytes: usize,
 }
 
@@ -189,14 +216,17 @@ enum QueueError {
 
 impl OutQueue {
     fn try_send(&self, item: Outbound) -> Result<(), QueueError> {
+        if self.bytes.is_shed() {
+            return Err(QueueError::Closed);
+        }
         let len = item.len();
-        let before = self.bytes.fetch_add(len, Ordering::Relaxed);
+        let before = self.bytes.add(len);
         if before > 0 && before + len > self.max_bytes {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            self.bytes.sub(len);
             return Err(QueueError::Full);
         }
         self.tx.try_send(item).map_err(|e| {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            self.bytes.sub(len);
             match e {
                 mpsc::error::TrySendError::Full(_) => QueueError::Full,
                 mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
@@ -207,6 +237,7 @@ impl OutQueue {
 
 enum Control {
     Authenticate(PlayerId),
+    LoginRefused,
     Close { code: CloseCode, reason: String },
 }
 
@@ -231,6 +262,10 @@ struct Shared {
     registry: RwLock<Registry>,
     next_id: AtomicU64,
     counters: Counters,
+    /// Bytes queued in every session, and their bound.
+    outbound: Arc<OutboundBudget>,
+    /// Rate-limit budgets by player and by address, kept across connections.
+    rates: RateBuckets,
 }
 
 /// Monotonic counters, updated with relaxed atomics (exact ordering does not matter for metrics).
@@ -239,12 +274,15 @@ struct Counters {
     accepted: AtomicU64,
     handshake_failures: AtomicU64,
     refused: AtomicU64,
+    refused_per_ip: AtomicU64,
+    retries: AtomicU64,
     frames: AtomicU64,
     delivered: AtomicU64,
     rate_limited: AtomicU64,
     violations: AtomicU64,
     protocol_closes: AtomicU64,
     slow_consumer_closes: AtomicU64,
+    memory_closes: AtomicU64,
     kicks: AtomicU64,
 }
 
@@ -257,6 +295,10 @@ pub struct ServerStats {
     pub handshake_failures: u64,
     /// Connections refused at the connection limit.
     pub refused: u64,
+    /// Connections refused at a per-address limit.
+    pub refused_per_ip: u64,
+    /// Handshakes answered with a QUIC Retry (address validation under load).
+    pub retries: u64,
     /// Inbound frames processed.
     pub frames: u64,
     /// Messages delivered to the application.
@@ -269,10 +311,14 @@ pub struct ServerStats {
     pub protocol_closes: u64,
     /// Sessions disconnected because their outbound queue was full.
     pub slow_consumer_closes: u64,
+    /// Sessions closed (slowest first) because the process-wide outbound bound was reached.
+    pub memory_closes: u64,
     /// Kicks requested by the application.
     pub kicks: u64,
     /// Sessions connected now.
     pub sessions: u64,
+    /// Bytes queued for clients in all sessions, now.
+    pub outbound_bytes: u64,
 }
 
 impl Shared {
@@ -295,14 +341,16 @@ fn close_reason(reason: &str) -> &[u8] {
     &reason.as_bytes()[..end]
 }
 
-/// Queues `item`; on a full queue disconnects the session as a slow consumer.
+/// Queues `item`; on a full queue disconnects the session as a slow consumer. If the process
+/// total is then above its bound, sheds the slowest sessions.
 fn enqueue(
     counters: &Counters,
+    reg: &Registry,
     id: SessionId,
     entry: &Entry,
     item: Outbound,
 ) -> Result<(), SendError> {
-    match entry.out.try_send(item) {
+    let result = match entry.out.try_send(item) {
         Ok(()) => Ok(()),
         Err(QueueError::Full) => {
             counters
@@ -316,6 +364,41 @@ fn enqueue(
             Err(SendError::Overflow(id))
         }
         Err(QueueError::Closed) => Err(SendError::UnknownSession(id)),
+    };
+    if entry.out.bytes.over_budget() {
+        shed_slowest(counters, reg, entry.out.bytes.budget());
+    }
+    result
+}
+
+/// Closes the sessions with the most bytes waiting until the process total would be back under
+/// three quarters of its bound. Their queues are dropped as their connections end.
+fn shed_slowest(counters: &Counters, reg: &Registry, budget: &OutboundBudget) {
+    let (excess, used, max) = (budget.excess(), budget.used(), budget.max());
+    let queued = reg
+        .sessions
+        .iter()
+        .filter(|(_, e)| !e.out.bytes.is_shed())
+        .map(|(&id, e)| (id, e.out.bytes.get()))
+        .collect();
+    for id in pick_slowest(queued, excess) {
+        let Some(entry) = reg.sessions.get(&id) else {
+            continue;
+        };
+        if entry.out.bytes.mark_shed() {
+            counters.memory_closes.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                %id,
+                queued = entry.out.bytes.get(),
+                used,
+                max,
+                "outbound memory bound reached; closing the slowest client"
+            );
+            entry.conn.close(
+                CloseCode::SLOW_CONSUMER.0.into(),
+                b"server outbound memory bound reached: slowest clients closed first",
+            );
+        }
     }
 }
 
@@ -326,13 +409,17 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Sends `message` as the reply to `request_id` on `session`.
+    /// Sends `message` as the reply to `request_id` on `session`. A request sent as a push
+    /// ([`PUSH_REQUEST_ID`]) asked for no reply and gets none: this does nothing for it.
     pub fn reply(
         &self,
         session: SessionId,
         request_id: u32,
         message: &ServerMessage,
     ) -> Result<(), SendError> {
+        if request_id == PUSH_REQUEST_ID {
+            return Ok(());
+        }
         let frame = Bytes::from(message.encode_frame(request_id)?);
         let reg = self.shared.read();
         let entry = reg
@@ -341,6 +428,7 @@ impl ServerHandle {
             .ok_or(SendError::UnknownSession(session))?;
         enqueue(
             &self.shared.counters,
+            &reg,
             session,
             entry,
             Outbound::Reply(frame),
@@ -360,7 +448,13 @@ impl ServerHandle {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession(session))?;
-        enqueue(&self.shared.counters, session, entry, Outbound::Push(frame))
+        enqueue(
+            &self.shared.counters,
+            &reg,
+            session,
+            entry,
+            Outbound::Push(frame),
+        )
     }
 
     /// Pushes one message to many sessions: encoded once, the bytes shared (reference-counted)
@@ -378,6 +472,7 @@ impl ServerHandle {
                 None => report.unknown += 1,
                 Some(entry) => match enqueue(
                     &self.shared.counters,
+                    &reg,
                     id,
                     entry,
                     Outbound::Push(frame.clone()),
@@ -420,9 +515,37 @@ impl ServerHandle {
         Ok(previous.filter(|&s| s != session))
     }
 
+    /// Answers a refused Login/Resume with `message` and lets the session try again (until
+    /// then a second Login/Resume on it is answered `LOGIN_PENDING`).
+    pub fn refuse_login(
+        &self,
+        session: SessionId,
+        request_id: u32,
+        message: &ServerMessage,
+    ) -> Result<(), SendError> {
+        {
+            let reg = self.shared.read();
+            let entry = reg
+                .sessions
+                .get(&session)
+                .ok_or(SendError::UnknownSession(session))?;
+            // Before the reply: a retry sent after reading it must find the session ready.
+            entry
+                .ctrl
+                .send(Control::LoginRefused)
+                .map_err(|_| SendError::UnknownSession(session))?;
+        }
+        self.reply(session, request_id, message)
+    }
+
     /// The player bound to `session`.
     pub fn session_player(&self, session: SessionId) -> Option<PlayerId> {
         self.shared.read().sessions.get(&session)?.player
+    }
+
+    /// Every player bound to a session now.
+    pub fn players(&self) -> Vec<PlayerId> {
+        self.shared.read().players.keys().copied().collect()
     }
 
     /// The session `player` is bound to.
@@ -448,14 +571,18 @@ impl ServerHandle {
             accepted: get(&c.accepted),
             handshake_failures: get(&c.handshake_failures),
             refused: get(&c.refused),
+            refused_per_ip: get(&c.refused_per_ip),
+            retries: get(&c.retries),
             frames: get(&c.frames),
             delivered: get(&c.delivered),
             rate_limited: get(&c.rate_limited),
             violations: get(&c.violations),
             protocol_closes: get(&c.protocol_closes),
             slow_consumer_closes: get(&c.slow_consumer_closes),
+            memory_closes: get(&c.memory_closes),
             kicks: get(&c.kicks),
             sessions: self.session_count() as u64,
+            outbound_bytes: self.shared.outbound.used() as u64,
         }
     }
 
@@ -495,7 +622,13 @@ impl ServerHandle {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession(session))?;
-        enqueue(&self.shared.counters, session, entry, Outbound::Push(frame))?;
+        enqueue(
+            &self.shared.counters,
+            &reg,
+            session,
+            entry,
+            Outbound::Push(frame),
+        )?;
         self.shared.counters.kicks.fetch_add(1, Ordering::Relaxed);
         // The reader turns this into the queued Close after the Kick.
         let _ = entry.ctrl.send(Control::Close {
@@ -556,6 +689,11 @@ impl Server {
         // One long-lived request stream per client; the server opens the push stream.
         transport.max_concurrent_bidi_streams(1u32.into());
         transport.max_concurrent_uni_streams(0u32.into());
+        // No datagrams: nothing reads them (pushes ride a stream, see the module docs), and
+        // quinn's default would buffer up to 1.25 MB of them per connection. Off, the client is
+        // told in the handshake and cannot send any.
+        transport.datagram_receive_buffer_size(None);
+        transport.datagram_send_buffer_size(0);
         transport.max_idle_timeout(Some(
             options
                 .idle_timeout
@@ -587,6 +725,8 @@ impl Server {
             registry: RwLock::new(Registry::default()),
             next_id: AtomicU64::new(1),
             counters: Counters::default(),
+            outbound: OutboundBudget::new(options.max_outbound_bytes),
+            rates: RateBuckets::new(options.session.rate, options.session.address_rate),
         });
         let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
         tokio::spawn(accept_loop(
@@ -664,23 +804,46 @@ async fn accept_loop(
     options: Arc<ServerOptions>,
 ) {
     let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let slots = Slots::new(options.slots);
     while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        // Under load, make an unvalidated address prove it receives our packets before it may
+        // hold anything (costs the client one round trip).
+        if !incoming.remote_address_validated()
+            && incoming.may_retry()
+            && slots.unauthenticated() >= options.retry_above_unauthenticated
+        {
+            shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
+            continue;
+        }
+        let slot = match slots.take(remote.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                shared
+                    .counters
+                    .refused_per_ip
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%remote, "refusing connection: {why}");
+                incoming.refuse();
+                continue;
+            }
+        };
         match limit.clone().try_acquire_owned() {
             Ok(permit) => {
                 let shared = shared.clone();
                 let events = events.clone();
                 let options = options.clone();
                 tokio::spawn(async move {
-                    run_connection(incoming, shared, events, options).await;
+                    run_connection(incoming, shared, events, options, slot).await;
                     drop(permit);
                 });
             }
             Err(_) => {
                 shared.counters.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    remote = %incoming.remote_address(),
-                    "connection limit reached; refusing"
-                );
+                tracing::warn!(%remote, "connection limit reached; refusing");
                 incoming.refuse();
             }
         }
@@ -692,11 +855,22 @@ async fn run_connection(
     shared: Arc<Shared>,
     events: mpsc::Sender<ServerEvent>,
     options: Arc<ServerOptions>,
+    mut slot: Slot,
 ) {
     let remote = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
+    // Dropping an unfinished handshake closes it.
+    let handshake = tokio::time::timeout(options.handshake_timeout, incoming);
+    let conn = match handshake.await {
+        Ok(Ok(conn)) => conn,
+        Err(_) => {
+            shared
+                .counters
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, "handshake not finished in time");
+            return;
+        }
+        Ok(Err(e)) => {
             shared
                 .counters
                 .handshake_failures
@@ -710,7 +884,7 @@ async fn run_connection(
     let (tx, out_rx) = mpsc::channel(options.outbound_queue.max(1));
     let out_tx = OutQueue {
         tx,
-        bytes: Arc::new(AtomicUsize::new(0)),
+        bytes: QueueBytes::new(shared.outbound.clone()),
         max_bytes: options.outbound_queue_bytes,
     };
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
@@ -736,7 +910,7 @@ async fn run_connection(
         "application stopped".to_string()
     } else {
         let reason = read_session(
-            id, &conn, &shared, out_tx, out_rx, ctrl_rx, &events, &options,
+            id, &conn, &shared, out_tx, out_rx, ctrl_rx, &events, &options, &mut slot,
         )
         .await;
         // No-op if already closed; otherwise (client finished its stream) end the connection.
@@ -754,6 +928,9 @@ async fn run_connection(
             _ => None,
         }
     };
+    if id.0.is_multiple_of(64) {
+        shared.rates.sweep(Instant::now());
+    }
     tracing::debug!(%id, %remote, %reason, "session ended");
     let _ = events
         .send(ServerEvent::Disconnected {
@@ -775,6 +952,7 @@ async fn read_session(
     mut ctrl_rx: mpsc::UnboundedReceiver<Control>,
     events: &mpsc::Sender<ServerEvent>,
     options: &ServerOptions,
+    slot: &mut Slot,
 ) -> String {
     let (send, mut recv) =
         match tokio::time::timeout(options.stream_open_timeout, conn.accept_bi()).await {
@@ -796,6 +974,11 @@ async fn read_session(
         options.flush_timeout,
     ));
     let mut session = Session::new(options.session.clone(), Instant::now());
+    session.use_bucket(
+        shared
+            .rates
+            .for_address(conn.remote_address().ip(), Instant::now()),
+    );
     let mut reported = session.stats();
     loop {
         tokio::select! {
@@ -803,7 +986,12 @@ async fn read_session(
             // before any request the client sends after reading that reply.
             biased;
             ctrl = ctrl_rx.recv() => match ctrl {
-                Some(Control::Authenticate(player)) => session.authenticate(player),
+                Some(Control::Authenticate(player)) => {
+                    session.authenticate(player);
+                    slot.authenticated();
+                    session.use_bucket(shared.rates.for_player(player, Instant::now()));
+                }
+                Some(Control::LoginRefused) => session.login_refused(),
                 Some(Control::Close { code, reason }) => session.close(code, reason),
                 None => {}
             },
@@ -903,14 +1091,31 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// unidirectional stream, in queue order.
 async fn write_session(
     conn: quinn::Connection,
-    mut reply: quinn::SendStream,
+    reply: quinn::SendStream,
     mut rx: mpsc::Receiver<Outbound>,
-    queued_bytes: Arc<AtomicUsize>,
+    queued_bytes: Arc<QueueBytes>,
+    flush_timeout: Duration,
+) {
+    write_frames(conn, reply, &mut rx, &queued_bytes, flush_timeout).await;
+    // Whatever is still queued will never be written: it leaves the counts now, not when the
+    // session's last handle goes.
+    rx.close();
+    while let Ok(item) = rx.try_recv() {
+        queued_bytes.sub(item.len());
+    }
+}
+
+async fn write_frames(
+    conn: quinn::Connection,
+    mut reply: quinn::SendStream,
+    rx: &mut mpsc::Receiver<Outbound>,
+    queued_bytes: &QueueBytes,
     flush_timeout: Duration,
 ) {
     let mut push: Option<quinn::SendStream> = None;
     while let Some(item) = rx.recv().await {
-        let len = item.len();
+        // Out of the queue: from here the frame is QUIC's (bounded by its windows).
+        queued_bytes.sub(item.len());
         let result = match item {
             Outbound::Reply(frame) => reply.write_chunk(frame).await.map_err(|e| e.to_string()),
             Outbound::Push(frame) => {
@@ -941,7 +1146,6 @@ async fn write_session(
                 return;
             }
         };
-        queued_bytes.fetch_sub(len, Ordering::Relaxed);
         if let Err(e) = result {
             tracing::debug!(%e, "write failed; connection is going away");
             return;

@@ -189,12 +189,17 @@ fn read_pem(
     Ok((chain, key_der))
 }
 
-fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsError> {
+/// Writes `contents` to `<path>.tmp` (created or truncated, mode 0600 when `private`) and
+/// syncs it; [`publish`] renames it into place.
+fn write_temp(path: &Path, contents: &[u8], private: bool) -> Result<PathBuf, TlsError> {
+    let tmp = path.with_extension("pem.tmp");
     let io_err = |source| TlsError::Io {
         action: "writing",
-        path: path.to_owned(),
+        path: tmp.clone(),
         source,
     };
+    // A temp file left by a crash is stale: start it over.
+    let _ = fs::remove_file(&tmp);
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -204,9 +209,48 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsErro
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = opts.open(path).map_err(io_err)?;
+    let mut file = opts.open(&tmp).map_err(io_err)?;
     io::Write::write_all(&mut file, contents).map_err(io_err)?;
-    file.sync_all().map_err(io_err)
+    file.sync_all().map_err(io_err)?;
+    Ok(tmp)
+}
+
+/// Renames a synced temp file onto `path` (atomic on one file system).
+fn publish(tmp: &Path, path: &Path) -> Result<(), TlsError> {
+    fs::rename(tmp, path).map_err(|source| TlsError::Io {
+        action: "renaming into place",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Refuses a private key other users may read: a key that leaked is no key.
+fn check_key_private(key: &Path) -> Result<(), TlsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(key)
+            .map_err(|source| TlsError::Io {
+                action: "checking",
+                path: key.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(TlsError::Pem {
+                path: key.to_owned(),
+                reason: format!(
+                    "private key is readable or writable by other users (mode {:o}); \
+                     `chmod 600` it, or delete the tls folder to generate a new certificate",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = key;
+    Ok(())
 }
 
 /// Loads the operator's certificate files if given; otherwise reuses the certificate generated
@@ -232,6 +276,7 @@ pub fn load_or_generate(
     let cert_path = dir.join(GENERATED_CERT_FILE);
     let key_path = dir.join(GENERATED_KEY_FILE);
     if cert_path.exists() && key_path.exists() {
+        check_key_private(&key_path)?;
         let (chain, key_der) = read_pem(&cert_path, &key_path)?;
         return Ok(CertMaterial {
             fingerprint: Fingerprint::of_der(&chain[0]),
@@ -239,6 +284,11 @@ pub fn load_or_generate(
             key: key_der,
             source: CertSource::Reused(dir),
         });
+    }
+    if cert_path.exists() || key_path.exists() {
+        // Half a pair (a crash between the renames of an older version, or a file deleted by
+        // hand) is useless alone: a new pair replaces it.
+        tracing::warn!(dir = %dir.display(), "only one of cert.pem / key.pem exists; generating a new pair");
     }
     fs::create_dir_all(&dir).map_err(|source| TlsError::Io {
         action: "creating",
@@ -249,13 +299,21 @@ pub fn load_or_generate(
         "localhost".to_string(),
         DEFAULT_SERVER_NAME.to_string(),
     ])?;
-    // Key first: a crash between the two writes leaves no cert without its key.
-    write_file(
+    // Both files are written to temp names and synced first, then renamed: a crash leaves
+    // either the old state, temp files (ignored and overwritten next time), or a key without
+    // its certificate (replaced next time) — never a pair that blocks the next start.
+    let key_tmp = write_temp(
         &key_path,
         generated.signing_key.serialize_pem().as_bytes(),
         true,
     )?;
-    write_file(&cert_path, generated.cert.pem().as_bytes(), false)?;
+    let cert_tmp = write_temp(&cert_path, generated.cert.pem().as_bytes(), false)?;
+    publish(&key_tmp, &key_path)?;
+    publish(&cert_tmp, &cert_path)?;
+    if let Ok(d) = fs::File::open(&dir) {
+        // Make the renames durable; a failure here only risks regenerating after a crash.
+        let _ = d.sync_all();
+    }
     let der = generated.cert.der().clone();
     let key_der = PrivateKeyDer::try_from(generated.signing_key.serialize_der()).map_err(|e| {
         TlsError::Pem {
@@ -461,5 +519,51 @@ mod tests {
         fs::write(&key, "world").unwrap();
         let err = load_or_generate(Some((&cert, &key)), dir.path()).unwrap_err();
         assert!(err.to_string().contains("no CERTIFICATE block"), "{err}");
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_never_block_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        fs::create_dir_all(&tls).unwrap();
+        // Temp files and a key without its certificate, as a crash mid-generation leaves them.
+        fs::write(tls.join("key.pem.tmp"), "half").unwrap();
+        fs::write(tls.join("cert.pem.tmp"), "").unwrap();
+        fs::write(
+            tls.join(GENERATED_KEY_FILE),
+            "a key whose cert never made it",
+        )
+        .unwrap();
+        let made = load_or_generate(None, dir.path()).unwrap();
+        assert!(matches!(made.source, CertSource::Generated(_)));
+        server_crypto(&made).unwrap();
+        assert!(!tls.join("key.pem.tmp").exists() && !tls.join("cert.pem.tmp").exists());
+        let again = load_or_generate(None, dir.path()).unwrap();
+        assert_eq!(again.fingerprint, made.fingerprint);
+        // A certificate without its key is replaced too.
+        fs::remove_file(tls.join(GENERATED_KEY_FILE)).unwrap();
+        let third = load_or_generate(None, dir.path()).unwrap();
+        assert!(matches!(third.source, CertSource::Generated(_)));
+        assert_ne!(third.fingerprint, made.fingerprint);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reused_key_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        load_or_generate(None, dir.path()).unwrap();
+        let key = dir.path().join("tls").join(GENERATED_KEY_FILE);
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_generate(None, dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(
+            load_or_generate(None, dir.path()).unwrap().source,
+            CertSource::Reused(_)
+        ));
     }
 }

@@ -40,6 +40,7 @@ pub fn player(id: u64, food: u64) -> PlayerRecord {
             floor: id,
             applied: vec![id, id + 2],
         },
+        relocated_at: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct PlayerRecord {
     pub marches: u32,
     /// Alliance (guild) id; players of one alliance reinforce and never attack each other.
     pub alliance: Option<u64>,
+    /// Tick of the city's last move (`RelocateCity`), for its cooldown.
+    pub relocated_at: Option<u64>,
 }
 
 /// Every player with a city, by id.
@@ -124,6 +126,7 @@ pub fn found_city(world: &mut World, player: PlayerId) -> Result<ObjectId, Found
             PlayerRecord {
                 city: id,
                 marches: 0,
+                relocated_at: None,
                 alliance: None,
             },
         );
@@ -162,9 +165,9 @@ pub fn free_tile(world: &World, pos: TilePos) -> Result<(), TileProblem> {
     Ok(())
 }
 
-/// Moves a city to `to` (already checked free). Writes the city's [`MapObject`] and
-/// [`ObjectIndex`]; emits [`WorldEvent::CityRelocated`].
-pub fn move_city(world: &mut World, player: PlayerId, city: Entity, to: TilePos) {
+/// Moves a city to `to` (already checked free and paid for with `paid`). Writes the city's
+/// [`MapObject`] and [`ObjectIndex`]; emits [`WorldEvent::CityRelocated`].
+pub fn move_city(world: &mut World, player: PlayerId, city: Entity, to: TilePos, paid: Resources) {
     let Some(mut obj) = world.get_mut::<MapObject>(city) else {
         return;
     };
@@ -178,6 +181,7 @@ pub fn move_city(world: &mut World, player: PlayerId, city: Entity, to: TilePos)
             city: id,
             from,
             to,
+            paid,
         });
 }
 

@@ -22,7 +22,7 @@ use crate::march::{
 };
 use crate::schedule::{Plugin, TickPhase, add_systems};
 pub use crate::types::{CommandOutcome, Refusal};
-use crate::types::{ObjectId, PlayerId, TilePos, Troops, UnitTypeId};
+use crate::types::{ObjectId, PlayerId, ResourceKind, Resources, TilePos, Troops, UnitTypeId};
 
 /// Something a player asks the world to do.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -282,10 +282,54 @@ pub fn apply(
                 TileProblem::NotBuildable => Refusal::TileNotBuildable { pos: to },
                 TileProblem::Occupied => Refusal::TileOccupied { pos: to },
             })?;
-            move_city(world, player, entity, to);
+            let paid = pay_for_relocation(world, player, entity, now)?;
+            move_city(world, player, entity, to, paid);
             Ok(CommandOutcome::Relocated { city, to })
         }
     }
+}
+
+/// Checks the relocation cooldown and cost of `cities.toml`'s `[relocation]`, then takes the cost
+/// from the city's storehouse and starts the cooldown. Reads the active config, [`Players`] and
+/// the city's [`City`]; writes both. Returns what was paid.
+fn pay_for_relocation(
+    world: &mut World,
+    player: PlayerId,
+    city: Entity,
+    now: u64,
+) -> Result<Resources, Refusal> {
+    let assets = world.resource::<ActiveConfig>().assets.clone();
+    let rule = &assets.cities.relocation;
+    let last = world
+        .resource::<Players>()
+        .0
+        .get(&player)
+        .and_then(|p| p.relocated_at);
+    if let Some(last) = last
+        && rule.cooldown_seconds > 0
+    {
+        let ready_at = last + assets.world.ticks(rule.cooldown_seconds);
+        if now < ready_at {
+            return Err(Refusal::RelocationCooldown { ready_at });
+        }
+    }
+    let have = world.get::<City>(city).ok_or(Refusal::NoCity)?.resources;
+    for kind in ResourceKind::ALL {
+        if have.get(kind) < rule.cost.get(kind) {
+            return Err(Refusal::CannotAfford {
+                resource: kind.name(),
+                have: have.get(kind),
+                cost: rule.cost.get(kind),
+            });
+        }
+    }
+    if let Some(mut c) = world.get_mut::<City>(city) {
+        c.resources.sub_all(&rule.cost);
+    }
+    if let Some(p) = world.resource_mut::<Players>().0.get_mut(&player) {
+        p.relocated_at = Some(now);
+    }
+    Ok(rule.cost)
 }
 
 fn mission_words(m: Mission) -> &'static str {

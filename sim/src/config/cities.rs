@@ -1,4 +1,4 @@
-//! `cities.toml`: what a newly founded player city starts with.
+//! `cities.toml`: what a newly founded player city starts with, and what moving it costs.
 
 use super::reader::{FileReader, Table, join};
 use super::units::Units;
@@ -13,11 +13,22 @@ pub struct CityConfig {
     pub starting_resources: Resources,
 }
 
+/// Moving a city (`RelocateCity`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelocationConfig {
+    /// Game seconds after a move before the next one.
+    pub cooldown_seconds: u32,
+    /// Resources a move takes from the storehouse.
+    pub cost: Resources,
+}
+
 /// `cities.toml` as a whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CitiesConfig {
     /// The `[city]` section.
     pub city: CityConfig,
+    /// The `[relocation]` section.
+    pub relocation: RelocationConfig,
 }
 
 /// Reads a `{ unit = count, … }` table naming unit types of `units.toml`.
@@ -75,7 +86,18 @@ pub(crate) fn resources_table(r: &mut FileReader<'_>, t: Table<'_>) -> Option<Re
 pub(crate) fn parse(r: &mut FileReader<'_>, units: Option<&Units>) -> Option<CitiesConfig> {
     let doc = r.parse()?;
     let root = r.root(&doc);
-    r.deny_unknown(root, &["city"]);
+    r.deny_unknown(root, &["city", "relocation"]);
+    let relocation = r.table(root, "relocation", "relocation").and_then(|t| {
+        r.deny_unknown(t, &["cooldown_seconds", "cost"]);
+        let cooldown = r.int(t, "cooldown_seconds", 0..=30 * 24 * 3600);
+        let cost = r
+            .table(t, "cost", "relocation.cost")
+            .and_then(|c| resources_table(r, c));
+        Some(RelocationConfig {
+            cooldown_seconds: cooldown? as u32,
+            cost: cost?,
+        })
+    });
     let city = r.table(root, "city", "city")?;
     r.deny_unknown(city, &["troops", "resources"]);
     let troops = r
@@ -89,5 +111,6 @@ pub(crate) fn parse(r: &mut FileReader<'_>, units: Option<&Units>) -> Option<Cit
             starting_troops: troops?,
             starting_resources: resources?,
         },
+        relocation: relocation?,
     })
 }

@@ -21,7 +21,7 @@ mod world;
 use std::collections::BTreeMap;
 
 pub use aoi::{AoiConfig, ZoomLevel};
-pub use cities::{CitiesConfig, CityConfig};
+pub use cities::{CitiesConfig, CityConfig, RelocationConfig};
 pub use error::{AssetError, AssetErrors};
 pub use map::{Density, MapConfig, Obstacles, Walls, Zone};
 pub use marches::{BattleRules, MarchRules, MarchesConfig};

@@ -125,4 +125,20 @@ pub enum Refusal {
     /// No way there around mountains and water.
     #[error("there is no way from your city to that target")]
     Unreachable,
+    /// The city moved too recently.
+    #[error("your city moved recently; it can move again at tick {ready_at}")]
+    RelocationCooldown {
+        /// First tick a move is allowed again.
+        ready_at: u64,
+    },
+    /// The storehouse lacks what the action costs.
+    #[error("not enough {resource}: you have {have}, it costs {cost}")]
+    CannotAfford {
+        /// Resource name.
+        resource: &'static str,
+        /// Amount in the storehouse.
+        have: u64,
+        /// Amount needed.
+        cost: u64,
+    },
 }

@@ -141,6 +141,9 @@ impl Ledger {
                     .entry(*player)
                     .or_default()
                     .add(*kind, *amount),
+                WorldEvent::CityRelocated { player, paid, .. } => {
+                    self.resources.entry(*player).or_default().sub_all(paid)
+                }
                 WorldEvent::BattleReport(r) => {
                     for p in r.attackers.iter().chain(&r.defenders) {
                         let (Combatant::City { player, .. } | Combatant::March { player, .. }) =
