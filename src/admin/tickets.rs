@@ -176,6 +176,54 @@ pub async fn show(
     }
 }
 
+/// Cuts `fetched` (up to `limit + 1` tickets, newest first) to a page and the `before` of the
+/// next one. The store pages strictly before a time, so tickets first issued in the same
+/// millisecond as the page's last are moved whole to the next page (unless they fill it).
+fn page_of(mut fetched: Vec<TicketRecord>, limit: usize) -> (Vec<TicketRecord>, Option<i64>) {
+    if fetched.len() <= limit {
+        return (fetched, None);
+    }
+    fetched.truncate(limit + 1);
+    let next = fetched.pop().map(|t| t.issued_unix_ms);
+    let last = fetched.last().map(|t| t.issued_unix_ms);
+    let first = fetched.first().map(|t| t.issued_unix_ms);
+    if next == last
+        && first != last
+        && let Some(m) = last
+    {
+        fetched.retain(|t| t.issued_unix_ms != m);
+        return (fetched, Some(m + 1));
+    }
+    (fetched, last)
+}
+
+/// `GET /v1/tickets?before=&limit=`: tickets first issued before `before` (ms since the Unix
+/// epoch; all when absent), newest first, at most `limit` ([`DEFAULT_LIST_LIMIT`], at most
+/// [`MAX_LIST_LIMIT`]). `next_before` is the `before` of the next page, `null` on the last;
+/// a page may hold fewer than `limit` when tickets share a millisecond ([`page_of`]).
+pub async fn list(
+    State(ctx): State<AdminContext>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if limit == 0 || limit > MAX_LIST_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LIST_LIMIT}"
+        )));
+    }
+    let fetched = ctx
+        .mail
+        .tickets(q.before, limit + 1)
+        .await
+        .map_err(store_error)?;
+    let (page, next_before) = page_of(fetched, limit as usize);
+    Ok(Json(json!({
+        "tickets": page.iter().map(record_json).collect::<Vec<_>>(),
+        "next_before": next_before,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use dominion_persistence::TicketStatus;
@@ -236,52 +284,4 @@ mod tests {
         );
         assert_eq!(v["status"], "delivered");
     }
-}
-
-/// Cuts `fetched` (up to `limit + 1` tickets, newest first) to a page and the `before` of the
-/// next one. The store pages strictly before a time, so tickets first issued in the same
-/// millisecond as the page's last are moved whole to the next page (unless they fill it).
-fn page_of(mut fetched: Vec<TicketRecord>, limit: usize) -> (Vec<TicketRecord>, Option<i64>) {
-    if fetched.len() <= limit {
-        return (fetched, None);
-    }
-    fetched.truncate(limit + 1);
-    let next = fetched.pop().map(|t| t.issued_unix_ms);
-    let last = fetched.last().map(|t| t.issued_unix_ms);
-    let first = fetched.first().map(|t| t.issued_unix_ms);
-    if next == last
-        && first != last
-        && let Some(m) = last
-    {
-        fetched.retain(|t| t.issued_unix_ms != m);
-        return (fetched, Some(m + 1));
-    }
-    (fetched, last)
-}
-
-/// `GET /v1/tickets?before=&limit=`: tickets first issued before `before` (ms since the Unix
-/// epoch; all when absent), newest first, at most `limit` ([`DEFAULT_LIST_LIMIT`], at most
-/// [`MAX_LIST_LIMIT`]). `next_before` is the `before` of the next page, `null` on the last;
-/// a page may hold fewer than `limit` when tickets share a millisecond ([`page_of`]).
-pub async fn list(
-    State(ctx): State<AdminContext>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIST_LIMIT);
-    if limit == 0 || limit > MAX_LIST_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1 to {MAX_LIST_LIMIT}"
-        )));
-    }
-    let fetched = ctx
-        .mail
-        .tickets(q.before, limit + 1)
-        .await
-        .map_err(store_error)?;
-    let (page, next_before) = page_of(fetched, limit as usize);
-    Ok(Json(json!({
-        "tickets": page.iter().map(record_json).collect::<Vec<_>>(),
-        "next_before": next_before,
-    })))
 }
