@@ -345,3 +345,58 @@ pub async fn run(
     let _ = writeln!(out, "{text}");
     Outcome::Ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(action: TicketAction) -> (&'static str, String, Option<Value>) {
+        request_of(&AdminCommand::Ticket { action }).unwrap()
+    }
+
+    #[test]
+    fn ticket_subcommands_make_the_endpoints_requests() {
+        let (method, path, body) = ticket(TicketAction::Issue {
+            id: "INC-1".into(),
+            to: "7, 9".into(),
+            title: "Sorry".into(),
+            text: String::new(),
+            attachments: vec!["gold=100".into()],
+            reason: "outage".into(),
+            expires_unix_ms: None,
+        });
+        assert_eq!((method, path.as_str()), ("POST", "/v1/tickets"));
+        assert_eq!(
+            body.unwrap(),
+            json!({"id": "INC-1", "to": [7, 9], "title": "Sorry", "text": "",
+                   "attachments": [{"resource": "gold", "amount": 100}],
+                   "reason": "outage", "expires_unix_ms": null})
+        );
+        // An id is one path segment, whatever it holds.
+        let (_, path, _) = ticket(TicketAction::Show { id: "a/b c".into() });
+        assert_eq!(path, "/v1/tickets/a%2Fb%20c");
+        let (_, path, _) = ticket(TicketAction::List {
+            before: Some(1_700_000_000_000),
+            limit: Some(20),
+        });
+        assert_eq!(path, "/v1/tickets?before=1700000000000&limit=20");
+        let (_, path, _) = ticket(TicketAction::List {
+            before: None,
+            limit: None,
+        });
+        assert_eq!(path, "/v1/tickets");
+        let e = request_of(&AdminCommand::Ticket {
+            action: TicketAction::Issue {
+                id: "X".into(),
+                to: "all".into(),
+                title: "t".into(),
+                text: String::new(),
+                attachments: vec!["gold100".into()],
+                reason: "r".into(),
+                expires_unix_ms: None,
+            },
+        })
+        .unwrap_err();
+        assert!(e.contains("resource=amount"), "{e}");
+    }
+}
