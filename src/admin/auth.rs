@@ -4,6 +4,10 @@
 //! characters each). Without a file, on a loopback address only, the server makes a random
 //! token and writes it to `<data>/admin.token` (owner-only permissions). A token is never
 //! logged; request logs carry the method, path and status only.
+//!
+//! Tokens carry no names: what a request's token did is recorded under its [`Operator`] label
+//! (`token:` and the first 8 hex digits of the token's SHA-256), stable for a token and useless
+//! for presenting it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,6 +64,21 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest(&SHA256, bytes).as_ref());
     out
+}
+
+/// Who made a request, as audits record it: the label of the token it presented (never the
+/// token). Set by [`require_token`] on every accepted request; handlers take it as an
+/// `Extension<Operator>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator(pub String);
+
+impl Operator {
+    /// The label of `token`: `token:` and the first 8 hex digits of its SHA-256.
+    pub fn of_token(token: &str) -> Operator {
+        let d = sha256(token.as_bytes());
+        let hex: String = d[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Operator(format!("token:{hex}"))
+    }
 }
 
 /// Equal in time independent of where the inputs differ.
@@ -190,14 +209,22 @@ fn percent_decode(s: &str) -> Option<String> {
 /// Middleware: refuses a request without an accepted token with 401; logs method, path and
 /// status of every request (successful reads at debug level; never the token, the query or the
 /// headers).
-pub async fn require_token(State(tokens): State<Tokens>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(tokens): State<Tokens>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let ok = presented(&request).is_some_and(|t| tokens.accepts(&t));
-    let response = if ok {
-        next.run(request).await
-    } else {
-        ApiError::unauthorized().into_response()
+    let operator = presented(&request)
+        .filter(|t| tokens.accepts(t))
+        .map(|t| Operator::of_token(&t));
+    let response = match operator {
+        Some(operator) => {
+            request.extensions_mut().insert(operator);
+            next.run(request).await
+        }
+        None => ApiError::unauthorized().into_response(),
     };
     let status = response.status().as_u16();
     // Reads that succeed are routine (an open map page polls status every second); changes and
@@ -257,6 +284,15 @@ mod tests {
         .unwrap();
         let token = std::fs::read_to_string(&file).unwrap();
         assert!(t.accepts(token.trim()));
+    }
+
+    #[test]
+    fn an_operator_label_is_stable_short_and_not_the_token() {
+        let a = Operator::of_token("0123456789abcdef");
+        assert_eq!(a, Operator::of_token("0123456789abcdef"));
+        assert_ne!(a, Operator::of_token("0123456789abcdeF"));
+        // sha256("0123456789abcdef") starts 9f9f5111.
+        assert_eq!(a.0, "token:9f9f5111");
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub mod codes {
     pub const STORE_UNAVAILABLE: &str = "store_unavailable";
     /// The assets folder is invalid or the live world refused it (422).
     pub const ASSETS_REJECTED: &str = "assets_rejected";
+    /// A ticket with this id was issued for other recipients, mail, attachments or reason;
+    /// nothing was sent (409).
+    pub const TICKET_CONFLICT: &str = "ticket_conflict";
+    /// No ticket with this id (404).
+    pub const TICKET_NOT_FOUND: &str = "ticket_not_found";
 }
 
 impl ApiError {

@@ -2,9 +2,8 @@
 //! service ([`crate::mail`]), which writes it in bounded chunks; the answer comes once every
 //! mail is written.
 //!
-//! Compensation tickets (issue / look up / list, idempotent per ticket) belong here too: the
-//! mail/compensation work adds its routes beside [`send`] in [`super::router`], calling its
-//! service through a handle kept in [`super::AdminContext`]; nothing of it is built here.
+//! The request's parts shared with compensation tickets ([`super::tickets`]): who it is for
+//! ([`To`], [`recipients`]) and what is attached ([`Attachment`], [`attachments`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -56,7 +55,8 @@ pub struct MailBody {
     expires_unix_ms: Option<i64>,
 }
 
-fn recipients(to: To) -> Result<Recipients, ApiError> {
+/// The recipients `to` names; an empty or oversized list or a word other than `all` is a 400.
+pub fn recipients(to: To) -> Result<Recipients, ApiError> {
     Ok(match to {
         To::One(p) => Recipients::One(PlayerId(p)),
         To::List(v) if v.is_empty() => return Err(ApiError::bad_request("no recipients")),
@@ -75,6 +75,29 @@ fn recipients(to: To) -> Result<Recipients, ApiError> {
     })
 }
 
+/// The attachments as (resource code, amount); an unknown resource or an amount of 0 is a 400.
+pub fn attachments(list: &[Attachment]) -> Result<Vec<(u8, u64)>, ApiError> {
+    let mut out = Vec::with_capacity(list.len());
+    for a in list {
+        let kind = ResourceKind::ALL
+            .into_iter()
+            .find(|k| k.name() == a.resource)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown resource {:?} (food, wood, stone, gold)",
+                    a.resource
+                ))
+            })?;
+        if a.amount == 0 {
+            return Err(ApiError::bad_request(
+                "an attachment's amount must be above 0",
+            ));
+        }
+        out.push((kind.index() as u8, a.amount));
+    }
+    Ok(out)
+}
+
 /// `POST /v1/mail`: sends a system mail; answers `{"delivered": n}` once written.
 pub async fn send(
     State(ctx): State<AdminContext>,
@@ -91,24 +114,7 @@ pub async fn send(
             "text must be at most {MAX_TEXT_BYTES} bytes"
         )));
     }
-    let mut attachments = Vec::with_capacity(body.attachments.len());
-    for a in &body.attachments {
-        let kind = ResourceKind::ALL
-            .into_iter()
-            .find(|k| k.name() == a.resource)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "unknown resource {:?} (food, wood, stone, gold)",
-                    a.resource
-                ))
-            })?;
-        if a.amount == 0 {
-            return Err(ApiError::bad_request(
-                "an attachment's amount must be above 0",
-            ));
-        }
-        attachments.push((kind.index() as u8, a.amount));
-    }
+    let attachments = attachments(&body.attachments)?;
     let to = recipients(body.to)?;
     let delivered = ctx
         .mail

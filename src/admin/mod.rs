@@ -16,6 +16,7 @@ pub mod map;
 pub mod players;
 pub mod router;
 pub mod status;
+pub mod tickets;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use super::AdminContext;
 use super::auth::{Tokens, require_token};
 use super::error::{ApiError, codes};
 use super::status::status;
-use super::{assets, mail, map, players};
+use super::{assets, mail, map, players, tickets};
 
 /// Every route of the admin API; each request must carry an accepted token.
 pub fn router(ctx: AdminContext, tokens: Tokens) -> Router {
@@ -17,6 +17,8 @@ pub fn router(ctx: AdminContext, tokens: Tokens) -> Router {
         .route("/v1/players/{id}", get(players::by_id))
         .route("/v1/players/{id}/kick", post(players::kick))
         .route("/v1/mail", post(mail::send))
+        .route("/v1/tickets", post(tickets::issue).get(tickets::list))
+        .route("/v1/tickets/{id}", get(tickets::show))
         .route("/v1/assets", get(assets::show))
         .route("/v1/assets/reload", post(assets::reload))
         .route("/map", get(map::page))

@@ -33,7 +33,7 @@ pub fn admin_addr(server: &mut ServerProcess) -> SocketAddr {
         .expect("admin address")
 }
 
-fn login(openid: &str) -> Login {
+pub fn login(openid: &str) -> Login {
     Login {
         openid: openid.into(),
         platform_token: "dev".into(),
@@ -375,7 +375,7 @@ fn admin_cli() -> std::path::PathBuf {
     bin
 }
 
-fn cli(addr: SocketAddr, args: &[&str], token_env: Option<&str>) -> (i32, String, String) {
+pub fn cli(addr: SocketAddr, args: &[&str], token_env: Option<&str>) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(admin_cli());
     cmd.args(["--addr", &addr.to_string()]).args(args);
     cmd.env_remove("DOMINION_ADMIN_TOKEN");

@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_map;
+mod admin_tickets;
 mod assets_golden;
 mod crash_recovery;
 mod exact_restore;

@@ -78,10 +78,60 @@ pub enum AdminCommand {
         #[arg(long)]
         expires_unix_ms: Option<i64>,
     },
+    /// Compensation tickets: issue, show, list (/v1/tickets).
+    Ticket {
+        /// What to do.
+        #[command(subcommand)]
+        action: TicketAction,
+    },
     /// Config version and the last reload's outcome (GET /v1/assets).
     Assets,
     /// Reload the assets folder now (POST /v1/assets/reload).
     Reload,
+}
+
+/// `dominion-admin ticket …`.
+#[derive(Subcommand, Debug)]
+pub enum TicketAction {
+    /// Issue a ticket (POST /v1/tickets). Issuing the same id again sends nothing new; the
+    /// same id with other recipients, mail, attachments or reason is refused.
+    Issue {
+        /// The ticket's unique id (e.g. the incident number).
+        id: String,
+        /// `all`, or player ids separated by commas.
+        #[arg(long)]
+        to: String,
+        /// The mail's title.
+        #[arg(long)]
+        title: String,
+        /// The mail's text.
+        #[arg(long, default_value = "")]
+        text: String,
+        /// An attachment, `resource=amount` (food, wood, stone, gold); repeatable.
+        #[arg(long = "attach")]
+        attachments: Vec<String>,
+        /// Why (kept in the audit; players don't see it).
+        #[arg(long)]
+        reason: String,
+        /// Hide the mail after this time (ms since the Unix epoch).
+        #[arg(long)]
+        expires_unix_ms: Option<i64>,
+    },
+    /// A ticket's audit record (GET /v1/tickets/{id}).
+    Show {
+        /// The ticket's id.
+        id: String,
+    },
+    /// Tickets, newest first (GET /v1/tickets).
+    List {
+        /// Only tickets first issued before this time (ms since the Unix epoch): the previous
+        /// page's `next_before`.
+        #[arg(long)]
+        before: Option<i64>,
+        /// Most tickets listed (1 to 500; the server's default 50).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 /// Outcome of a run, mapped to the exit code by the binary.
@@ -135,6 +185,35 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// `--to`: `all`, or player ids separated by commas.
+fn to_json(to: &str) -> Result<Value, String> {
+    if to == "all" {
+        return Ok(json!("all"));
+    }
+    let ids = to
+        .split(',')
+        .map(|s| s.trim().parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("--to must be `all` or ids separated by commas: {to}"))?;
+    Ok(json!(ids))
+}
+
+/// `--attach resource=amount`, each.
+fn attachments_json(attachments: &[String]) -> Result<Vec<Value>, String> {
+    attachments
+        .iter()
+        .map(|a| {
+            let (resource, amount) = a
+                .split_once('=')
+                .ok_or_else(|| format!("--attach must be resource=amount: {a}"))?;
+            let amount: u64 = amount
+                .parse()
+                .map_err(|_| format!("--attach amount must be a number: {a}"))?;
+            Ok(json!({ "resource": resource, "amount": amount }))
+        })
+        .collect()
+}
+
 /// The request a subcommand makes: method, path, body.
 pub fn request_of(command: &AdminCommand) -> Result<(&'static str, String, Option<Value>), String> {
     Ok(match command {
@@ -160,41 +239,58 @@ pub fn request_of(command: &AdminCommand) -> Result<(&'static str, String, Optio
             text,
             attachments,
             expires_unix_ms,
-        } => {
-            let to = if to == "all" {
-                json!("all")
-            } else {
-                let ids = to
-                    .split(',')
-                    .map(|s| s.trim().parse::<u64>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| format!("--to must be `all` or ids separated by commas: {to}"))?;
-                json!(ids)
-            };
-            let attachments = attachments
-                .iter()
-                .map(|a| {
-                    let (resource, amount) = a
-                        .split_once('=')
-                        .ok_or_else(|| format!("--attach must be resource=amount: {a}"))?;
-                    let amount: u64 = amount
-                        .parse()
-                        .map_err(|_| format!("--attach amount must be a number: {a}"))?;
-                    Ok(json!({ "resource": resource, "amount": amount }))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            (
+        } => (
+            "POST",
+            "/v1/mail".into(),
+            Some(json!({
+                "to": to_json(to)?,
+                "title": title,
+                "text": text,
+                "attachments": attachments_json(attachments)?,
+                "expires_unix_ms": expires_unix_ms,
+            })),
+        ),
+        AdminCommand::Ticket { action } => match action {
+            TicketAction::Issue {
+                id,
+                to,
+                title,
+                text,
+                attachments,
+                reason,
+                expires_unix_ms,
+            } => (
                 "POST",
-                "/v1/mail".into(),
+                "/v1/tickets".into(),
                 Some(json!({
-                    "to": to,
+                    "id": id,
+                    "to": to_json(to)?,
                     "title": title,
                     "text": text,
-                    "attachments": attachments,
+                    "attachments": attachments_json(attachments)?,
+                    "reason": reason,
                     "expires_unix_ms": expires_unix_ms,
                 })),
-            )
-        }
+            ),
+            TicketAction::Show { id } => {
+                ("GET", format!("/v1/tickets/{}", percent_encode(id)), None)
+            }
+            TicketAction::List { before, limit } => {
+                let mut query: Vec<String> = Vec::new();
+                if let Some(b) = before {
+                    query.push(format!("before={b}"));
+                }
+                if let Some(l) = limit {
+                    query.push(format!("limit={l}"));
+                }
+                let path = if query.is_empty() {
+                    "/v1/tickets".to_owned()
+                } else {
+                    format!("/v1/tickets?{}", query.join("&"))
+                };
+                ("GET", path, None)
+            }
+        },
         AdminCommand::Assets => ("GET", "/v1/assets".into(), None),
         AdminCommand::Reload => ("POST", "/v1/assets/reload".into(), None),
     })
@@ -248,4 +344,59 @@ pub async fn run(
     };
     let _ = writeln!(out, "{text}");
     Outcome::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(action: TicketAction) -> (&'static str, String, Option<Value>) {
+        request_of(&AdminCommand::Ticket { action }).unwrap()
+    }
+
+    #[test]
+    fn ticket_subcommands_make_the_endpoints_requests() {
+        let (method, path, body) = ticket(TicketAction::Issue {
+            id: "INC-1".into(),
+            to: "7, 9".into(),
+            title: "Sorry".into(),
+            text: String::new(),
+            attachments: vec!["gold=100".into()],
+            reason: "outage".into(),
+            expires_unix_ms: None,
+        });
+        assert_eq!((method, path.as_str()), ("POST", "/v1/tickets"));
+        assert_eq!(
+            body.unwrap(),
+            json!({"id": "INC-1", "to": [7, 9], "title": "Sorry", "text": "",
+                   "attachments": [{"resource": "gold", "amount": 100}],
+                   "reason": "outage", "expires_unix_ms": null})
+        );
+        // An id is one path segment, whatever it holds.
+        let (_, path, _) = ticket(TicketAction::Show { id: "a/b c".into() });
+        assert_eq!(path, "/v1/tickets/a%2Fb%20c");
+        let (_, path, _) = ticket(TicketAction::List {
+            before: Some(1_700_000_000_000),
+            limit: Some(20),
+        });
+        assert_eq!(path, "/v1/tickets?before=1700000000000&limit=20");
+        let (_, path, _) = ticket(TicketAction::List {
+            before: None,
+            limit: None,
+        });
+        assert_eq!(path, "/v1/tickets");
+        let e = request_of(&AdminCommand::Ticket {
+            action: TicketAction::Issue {
+                id: "X".into(),
+                to: "all".into(),
+                title: "t".into(),
+                text: String::new(),
+                attachments: vec!["gold100".into()],
+                reason: "r".into(),
+                expires_unix_ms: None,
+            },
+        })
+        .unwrap_err();
+        assert!(e.contains("resource=amount"), "{e}");
+    }
 }

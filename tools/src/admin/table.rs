@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::AdminCommand;
+use super::{AdminCommand, TicketAction};
 
 fn show(v: &Value) -> String {
     match v {
@@ -52,6 +52,106 @@ fn resources(v: &Value) -> String {
         .map(|k| format!("{k} {}", show(&v[k])))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `to` of a ticket: `all`, an id, or ids separated by commas.
+fn recipients(v: &Value) -> String {
+    match v {
+        Value::Array(ids) => ids.iter().map(show).collect::<Vec<_>>().join(","),
+        other => show(other),
+    }
+}
+
+fn attachments(v: &Value) -> String {
+    let list: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} {}", show(&a["resource"]), show(&a["amount"])))
+        .collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// A ticket's audit record as rows.
+fn ticket(t: &Value) -> String {
+    rows(&[
+        ("ticket", show(&t["id"])),
+        ("operator", show(&t["operator"])),
+        ("issued", show(&t["issued_unix_ms"])),
+        ("to", recipients(&t["to"])),
+        ("title", show(&t["title"])),
+        ("text", show(&t["text"])),
+        ("attachments", attachments(&t["attachments"])),
+        ("reason", show(&t["reason"])),
+        ("expires", show(&t["expires_unix_ms"])),
+        ("status", show(&t["status"])),
+        ("delivered", show(&t["delivered"])),
+        ("finished", show(&t["finished_unix_ms"])),
+        ("repeats", show(&t["repeats"])),
+    ])
+}
+
+fn tickets(action: &TicketAction, v: &Value) -> String {
+    match action {
+        TicketAction::Issue { .. } => {
+            let head = if v["first_issue"] == true {
+                format!(
+                    "ticket issued: {} mail(s) delivered",
+                    show(&v["delivered_now"])
+                )
+            } else {
+                format!(
+                    "ticket issued before: {} new mail(s) delivered",
+                    show(&v["delivered_now"])
+                )
+            };
+            format!("{head}\n\n{}", ticket(&v["ticket"]))
+        }
+        TicketAction::Show { .. } => ticket(v),
+        TicketAction::List { .. } => {
+            let body: Vec<Vec<String>> = v["tickets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    vec![
+                        show(&t["id"]),
+                        show(&t["issued_unix_ms"]),
+                        show(&t["operator"]),
+                        recipients(&t["to"]),
+                        show(&t["status"]),
+                        show(&t["delivered"]),
+                        show(&t["repeats"]),
+                        show(&t["title"]),
+                    ]
+                })
+                .collect();
+            if body.is_empty() {
+                return "no tickets".into();
+            }
+            let mut out = grid(
+                &[
+                    "TICKET",
+                    "ISSUED",
+                    "OPERATOR",
+                    "TO",
+                    "STATUS",
+                    "DELIVERED",
+                    "REPEATS",
+                    "TITLE",
+                ],
+                &body,
+            );
+            if !v["next_before"].is_null() {
+                out.push_str(&format!("\nmore: --before {}", show(&v["next_before"])));
+            }
+            out
+        }
+    }
 }
 
 /// Renders an answer for people.
@@ -148,6 +248,7 @@ pub fn render(command: &AdminCommand, v: &Value) -> String {
             show(&v["reason"])
         ),
         AdminCommand::Mail { .. } => format!("delivered {} mail(s)", show(&v["delivered"])),
+        AdminCommand::Ticket { action } => tickets(action, v),
         AdminCommand::Assets => {
             let last = &v["last_reload"];
             let mut out = rows(&[

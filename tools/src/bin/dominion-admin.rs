@@ -3,6 +3,7 @@
 //! ```text
 //! dominion-admin --token-file data/admin.token status
 //! dominion-admin --json player 65537
+//! dominion-admin ticket issue INC-42 --to all --title Sorry --attach gold=100 --reason outage
 //! ```
 //!
 //! Exit status: 0 done, 1 the server refused, 2 unreachable or bad usage.
