@@ -42,3 +42,21 @@ pub fn read_dir(dir: &Path) -> Result<AssetFiles, AssetErrors> {
         Err(AssetErrors(errors))
     }
 }
+
+/// A kingdom on the default assets with the map shrunk to `size`×`size` tiles, for unit tests.
+#[cfg(test)]
+pub(crate) fn small_kingdom(seed: u64, size: u16) -> dominion_sim::Kingdom {
+    let mut files = dominion_sim::config::AssetFiles::new();
+    for name in dominion_sim::config::ASSET_FILES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(name);
+        files.insert(name.to_owned(), std::fs::read_to_string(path).unwrap());
+    }
+    let map = files.get_mut("map.toml").unwrap();
+    *map = map
+        .replace("width = 1200", &format!("width = {size}"))
+        .replace("height = 1200", &format!("height = {size}"));
+    let assets = dominion_sim::config::Assets::parse(&files).unwrap();
+    dominion_sim::Kingdom::generate(seed, std::sync::Arc::new(assets))
+}

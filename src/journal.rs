@@ -142,19 +142,7 @@ mod tests {
     use dominion_sim::types::{ObjectId, PlayerId};
 
     fn small_kingdom() -> Kingdom {
-        let mut files = dominion_sim::config::AssetFiles::new();
-        for name in dominion_sim::config::ASSET_FILES {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("assets")
-                .join(name);
-            files.insert(name.to_owned(), std::fs::read_to_string(path).unwrap());
-        }
-        let map = files.get_mut("map.toml").unwrap();
-        *map = map
-            .replace("width = 1200", "width = 120")
-            .replace("height = 1200", "height = 120");
-        let assets = dominion_sim::config::Assets::parse(&files).unwrap();
-        Kingdom::generate(1, std::sync::Arc::new(assets))
+        crate::assets::small_kingdom(1, 120)
     }
 
     fn recall(n: u64) -> JournalInput {

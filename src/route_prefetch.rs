@@ -105,19 +105,7 @@ mod tests {
     use dominion_net::transport::SessionId;
 
     fn kingdom() -> Kingdom {
-        let mut files = dominion_sim::config::AssetFiles::new();
-        for name in dominion_sim::config::ASSET_FILES {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("assets")
-                .join(name);
-            files.insert(name.to_owned(), std::fs::read_to_string(path).unwrap());
-        }
-        let map = files.get_mut("map.toml").unwrap();
-        *map = map
-            .replace("width = 1200", "width = 240")
-            .replace("height = 1200", "height = 240");
-        let assets = dominion_sim::config::Assets::parse(&files).unwrap();
-        Kingdom::generate(3, Arc::new(assets))
+        crate::assets::small_kingdom(3, 240)
     }
 
     /// A field at least 80 tiles from player `p`'s city (beyond the near search).
