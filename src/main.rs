@@ -80,6 +80,11 @@ enum Command {
         /// Connections one client address may hold before they log in (handshakes included).
         #[arg(long, default_value_t = ServerOptions::DEFAULT_SLOTS.unauthenticated_per_ip)]
         max_unauthenticated_per_ip: usize,
+        /// Requests per second one client address may send before login, shared by all its
+        /// connections not logged in yet (bursts of four times as many). A load test whose
+        /// clients all come from one address lifts it.
+        #[arg(long, default_value_t = 100.0)]
+        pre_login_requests_per_ip_per_sec: f64,
         /// Seconds the final save at shutdown may take before the server gives up on it.
         #[arg(long, default_value_t = 30)]
         final_save_timeout_secs: u64,
@@ -405,6 +410,7 @@ fn main() -> ExitCode {
             max_token_lifetime_secs,
             max_connections_per_ip,
             max_unauthenticated_per_ip,
+            pre_login_requests_per_ip_per_sec,
             presence_refresh_secs,
             final_save_timeout_secs,
             save_interval_ms,
@@ -420,6 +426,15 @@ fn main() -> ExitCode {
             admin_token_file,
         } => {
             init_tracing();
+            if !(pre_login_requests_per_ip_per_sec.is_finite()
+                && pre_login_requests_per_ip_per_sec > 0.0)
+            {
+                eprintln!(
+                    "dominion: --pre-login-requests-per-ip-per-sec must be a positive number, \
+                     not {pre_login_requests_per_ip_per_sec}"
+                );
+                return ExitCode::FAILURE;
+            }
             let auth_secret = match auth_secret_file.map(std::fs::read).transpose() {
                 Ok(secret) => secret.map(|s| s.trim_ascii().to_vec()),
                 Err(e) => {
@@ -453,6 +468,7 @@ fn main() -> ExitCode {
                     per_ip: max_connections_per_ip,
                     unauthenticated_per_ip: max_unauthenticated_per_ip,
                 },
+                pre_login_rate: pre_login_requests_per_ip_per_sec,
                 save_interval: std::time::Duration::from_millis(save_interval_ms),
                 inbox: InboxLimits {
                     max_pending_per_session: max_pending_commands_per_session,

@@ -64,6 +64,9 @@ pub struct ServeOptions {
     pub max_token_lifetime: std::time::Duration,
     /// Connections per client address, and those not logged in yet.
     pub connection_slots: dominion_net::transport::SlotLimits,
+    /// Requests per second one client address may send before login (bursts of four times as
+    /// many); see [`dominion_net::proto::SessionConfig::address_rate`].
+    pub pre_login_rate: f64,
     /// How long the final save at shutdown may take before the server gives up on it (and
     /// says what was not saved).
     pub final_save_timeout: std::time::Duration,
@@ -303,6 +306,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
     net_opts.cert_files = opts.cert.clone();
     net_opts.slots = opts.connection_slots;
+    net_opts.session.address_rate = dominion_net::proto::RateLimit {
+        per_second: opts.pre_login_rate,
+        burst: (opts.pre_login_rate * 4.0).clamp(1.0, f64::from(u32::MAX)) as u32,
+    };
     let (server, net_events) = {
         let _guard = runtime.enter();
         Server::bind(net_opts).context("starting the QUIC server")?

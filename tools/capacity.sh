@@ -24,6 +24,7 @@ trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; gr
 # Every bot comes from this one address: lift the per-address connection limits.
 "$BIN/dominion" serve --data "$DATA" --listen "127.0.0.1:$QUIC_PORT" \
     --max-connections-per-ip 1000000 --max-unauthenticated-per-ip 1000000 \
+    --pre-login-requests-per-ip-per-sec 1000000 \
     --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-addr "127.0.0.1:$((QUIC_PORT + 2))" ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 600); do
