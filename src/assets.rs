@@ -46,6 +46,16 @@ pub fn read_dir(dir: &Path) -> Result<AssetFiles, AssetErrors> {
 /// A kingdom on the default assets with the map shrunk to `size`×`size` tiles, for unit tests.
 #[cfg(test)]
 pub(crate) fn small_kingdom(seed: u64, size: u16) -> dominion_sim::Kingdom {
+    small_kingdom_with(seed, size, |_| {})
+}
+
+/// [`small_kingdom`] with the asset files edited by `edit` first.
+#[cfg(test)]
+pub(crate) fn small_kingdom_with(
+    seed: u64,
+    size: u16,
+    edit: impl FnOnce(&mut dominion_sim::config::AssetFiles),
+) -> dominion_sim::Kingdom {
     let mut files = dominion_sim::config::AssetFiles::new();
     for name in dominion_sim::config::ASSET_FILES {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,6 +67,7 @@ pub(crate) fn small_kingdom(seed: u64, size: u16) -> dominion_sim::Kingdom {
     *map = map
         .replace("width = 1200", &format!("width = {size}"))
         .replace("height = 1200", &format!("height = {size}"));
+    edit(&mut files);
     let assets = dominion_sim::config::Assets::parse(&files).unwrap();
     dominion_sim::Kingdom::generate(seed, std::sync::Arc::new(assets))
 }

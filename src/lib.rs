@@ -23,6 +23,7 @@ pub mod preview;
 pub mod recovery;
 pub mod replay;
 pub mod replay_cmd;
+pub mod route_admission;
 pub mod route_prefetch;
 pub mod serve;
 pub mod tick_loop;

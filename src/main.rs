@@ -85,6 +85,10 @@ enum Command {
         /// clients all come from one address lifts it.
         #[arg(long, default_value_t = 100.0)]
         pre_login_requests_per_ip_per_sec: f64,
+        /// March orders a tick takes on whose far route is not planned yet; more wait, with
+        /// their sessions' later commands, for the next tick while their routes are planned.
+        #[arg(long, default_value_t = dominion::world_bridge::DEFAULT_UNPLANNED_ROUTES_PER_TICK)]
+        unplanned_routes_per_tick: usize,
         /// Seconds the final save at shutdown may take before the server gives up on it.
         #[arg(long, default_value_t = 30)]
         final_save_timeout_secs: u64,
@@ -411,6 +415,7 @@ fn main() -> ExitCode {
             max_connections_per_ip,
             max_unauthenticated_per_ip,
             pre_login_requests_per_ip_per_sec,
+            unplanned_routes_per_tick,
             presence_refresh_secs,
             final_save_timeout_secs,
             save_interval_ms,
@@ -469,6 +474,7 @@ fn main() -> ExitCode {
                     unauthenticated_per_ip: max_unauthenticated_per_ip,
                 },
                 pre_login_rate: pre_login_requests_per_ip_per_sec,
+                unplanned_routes_per_tick,
                 save_interval: std::time::Duration::from_millis(save_interval_ms),
                 inbox: InboxLimits {
                     max_pending_per_session: max_pending_commands_per_session,

@@ -87,6 +87,14 @@ impl RoutePrefetch {
         n
     }
 
+    /// Puts `orders` (held back by the bridge for the next tick, oldest first) before
+    /// everything else still to plan.
+    pub fn plan_first(&mut self, orders: Vec<(PlayerId, Command)>) {
+        for order in orders.into_iter().rev() {
+            self.to_plan.push_front(order);
+        }
+    }
+
     /// Orders taken and not planned yet.
     pub fn backlog(&self) -> usize {
         self.to_plan.len()
@@ -178,7 +186,11 @@ mod tests {
 
     #[test]
     fn orders_left_waiting_by_the_route_budget_are_planned_before_newer_ones() {
-        let mut k = kingdom();
+        // A budget of eight far orders a tick.
+        let mut k = crate::assets::small_kingdom_with(3, 240, |files| {
+            let m = files.get_mut("marches.toml").unwrap();
+            *m = m.replace("route_budget_per_tick = 2048", "route_budget_per_tick = 64");
+        });
         let inbox = Arc::new(Mutex::new(Inbox::new(InboxLimits::default())));
         let mut prefetch = RoutePrefetch::new(inbox.clone());
         let budget = k.config().assets.marches.march.route_budget_per_tick;

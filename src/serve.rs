@@ -67,6 +67,9 @@ pub struct ServeOptions {
     /// Requests per second one client address may send before login (bursts of four times as
     /// many); see [`dominion_net::proto::SessionConfig::address_rate`].
     pub pre_login_rate: f64,
+    /// March orders a tick takes on whose far route is not planned yet (see
+    /// [`crate::route_admission`]).
+    pub unplanned_routes_per_tick: usize,
     /// How long the final save at shutdown may take before the server gives up on it (and
     /// says what was not saved).
     pub final_save_timeout: std::time::Duration,
@@ -336,6 +339,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Claimed attachments go to the world through the grant desk, answered once saved.
     let (grant_desk, grants) = GrantDesk::new();
     bridge.set_grants(grant_desk);
+    bridge.set_unplanned_route_limit(opts.unplanned_routes_per_tick);
     let (mail, _mail_task) = {
         let _guard = runtime.enter();
         MailService::spawn_with_grants(

@@ -30,6 +30,7 @@ use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::map_watch::MapWatchers;
 use crate::own_view::OwnViews;
+use crate::route_admission::hold_unplanned;
 use crate::route_prefetch::RoutePrefetch;
 use crate::world_query::QueryPort;
 use dominion_persistence::store::now_unix_ms;
@@ -117,7 +118,16 @@ pub struct WorldBridge {
     map_watchers: Option<MapWatchers>,
     /// Claimed attachments from the mail service.
     grants: Option<GrantDesk>,
+    /// Commands held back from the last tick (see [`WorldBridge::before_tick`]); they go first
+    /// next tick, in the order they came.
+    held: Vec<WorldInput>,
+    /// March orders a tick takes on whose far route is not planned yet, at most.
+    max_unplanned_routes: usize,
 }
+
+/// Default of [`WorldBridge::set_unplanned_route_limit`]: a far search takes ~0.2–0.5 ms
+/// (`cargo bench --bench routes`), so eight on two workers stay within ~2 ms of a tick.
+pub const DEFAULT_UNPLANNED_ROUTES_PER_TICK: usize = 8;
 
 impl WorldBridge {
     /// A bridge with the inbox's bounds, and the sender the gateway uses.
@@ -145,9 +155,23 @@ impl WorldBridge {
                 queries: None,
                 map_watchers: None,
                 grants: None,
+                held: Vec::new(),
+                max_unplanned_routes: DEFAULT_UNPLANNED_ROUTES_PER_TICK,
             },
             WorldSender { inbox },
         )
+    }
+
+    /// A tick takes on at most `n` march orders whose far route is not planned yet; later
+    /// commands of their sessions wait with them for the next tick (see
+    /// [`WorldBridge::before_tick`]).
+    pub fn set_unplanned_route_limit(&mut self, n: usize) {
+        self.max_unplanned_routes = n;
+    }
+
+    /// Commands held back for the next tick (their routes are being planned).
+    pub fn held_commands(&self) -> usize {
+        self.held.len()
     }
 
     /// Sends each tick's battle and scout reports to the mail service.
@@ -210,13 +234,26 @@ impl WorldBridge {
         self.prefetch.searched
     }
 
-    /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]).
+    /// Applies this tick's share of the inputs that arrived (see [`Inbox::drain`]), after the
+    /// commands held back from the last tick: a tick takes on at most `max_unplanned_routes`
+    /// march orders whose far route is not planned yet, the rest wait with their sessions'
+    /// later commands while their routes are planned ([`crate::route_admission`]).
     pub fn before_tick(&mut self, kingdom: &mut Kingdom) {
         let mut inputs = std::mem::take(&mut self.inputs);
+        inputs.append(&mut self.held);
         {
             let mut inbox = lock(&self.inbox);
             inbox.drain(&mut inputs);
             self.stats = inbox.stats();
+        }
+        if !self.refuse_commands {
+            let to_plan = hold_unplanned(
+                kingdom,
+                &mut inputs,
+                self.max_unplanned_routes,
+                &mut self.held,
+            );
+            self.prefetch.plan_first(to_plan);
         }
         let unit_types = kingdom.config().assets.units.types.len();
         for input in inputs.drain(..) {

@@ -46,6 +46,7 @@ cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 before_ticks=$(metric dominion_ticks_total); before_skipped=$(metric dominion_ticks_skipped_total)
 before_over=$(metric dominion_tick_overruns_total); before_cpu=$(cpu "$SERVER")
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_tick_seconds_bucket' >"$DATA/before"
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_bucket' >"$DATA/before_parts"
 
 /usr/bin/time -f "bots cpu: %U s user + %S s system, %e s wall" \
     "$BIN/bots" --server "127.0.0.1:$QUIC_PORT" --fingerprint "$FP" --clients "$BOTS" \
@@ -62,7 +63,21 @@ paste "$DATA/before" "$DATA/after" | awk -v n="$ticks" '
       if (p50 == "" && c >= n * 0.50) p50 = le
       if (p99 == "" && c >= n * 0.99) p99 = le }
     END { print "tick p50 <= " p50 " s, p99 <= " p99 " s (histogram bucket bounds)" }'
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_(sum|count)' || true
+# Each phase and system of the tick over this run: calls, p50/p99 (bucket upper bounds), max bucket.
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_bucket' >"$DATA/after_parts"
+# Series are matched by name (a series may first appear during the run: it counts from 0).
+awk 'NR == FNR { before[$1] = $2; next }
+    { name = $1; sub(/,?le="[^"]+"/, "", name); sub(/_bucket/, "", name); sub(/\{\}/, "", name)
+      match($1, /le="[^"]+"/); le = substr($1, RSTART + 4, RLENGTH - 5); c = $2 - before[$1]
+      if (!(name in seen)) { seen[name] = 1; order[++k] = name }
+      n[name, ++m[name]] = c; b[name, m[name]] = le }
+    END { for (i = 1; i <= k; i++) { s = order[i]; tot = n[s, m[s]]; p50 = ""; p99 = ""; mx = ""
+            for (j = 1; j <= m[s]; j++) { if (p50 == "" && n[s, j] >= tot * 0.5) p50 = b[s, j]
+                                          if (p99 == "" && n[s, j] >= tot * 0.99) p99 = b[s, j]
+                                          if (mx == "" && n[s, j] >= tot) mx = b[s, j] }
+            printf "%-60s n=%-7d p50 <= %-9s p99 <= %-9s max <= %s\n", s, tot, p50, p99, mx } }' \
+    "$DATA/before_parts" "$DATA/after_parts"
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^dominion_tick_(phase|system)_seconds_sum' || true
 # A command's time inside the server (gateway queue to reply pushed), whole run, bucket bounds.
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^dominion_command_server_seconds_bucket' | awk '
     { match($1, /le="[^"]+"/); le[NR] = substr($1, RSTART + 4, RLENGTH - 5); c[NR] = $2; n = $2 }

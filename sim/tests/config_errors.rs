@@ -88,7 +88,7 @@ marches.toml:9: battle.loot_share: missing field"
     );
     let parsed = Assets::parse(&asset_files(200)).unwrap();
     assert_eq!(parsed.marches.battle.loot_permille, 300);
-    assert_eq!(parsed.marches.march.route_budget_per_tick, 192);
+    assert_eq!(parsed.marches.march.route_budget_per_tick, 2048);
     assert_eq!(parsed.marches.march.intercept_range, 2);
     assert_eq!(
         parsed.cities.city.starting_troops.0,

@@ -253,7 +253,7 @@ fn march_orders_over_the_route_budget_wait_for_the_next_tick_in_order() {
     let mut files = asset_files(200);
     // Two far orders' worth per tick.
     let m =
-        files["marches.toml"].replace("route_budget_per_tick = 192", "route_budget_per_tick = 16");
+        files["marches.toml"].replace("route_budget_per_tick = 2048", "route_budget_per_tick = 16");
     files.insert("marches.toml".into(), m);
     let assets = Arc::new(Assets::parse(&files).unwrap());
     let mut k = Kingdom::generate(3, assets);

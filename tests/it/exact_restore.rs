@@ -21,7 +21,7 @@ use crate::support::{parse_ok, small_asset_files};
 fn busy_world() -> (Kingdom, dominion_sim::config::AssetFiles) {
     let mut files = small_asset_files(160);
     let marches = files.get_mut("marches.toml").expect("marches.toml");
-    *marches = marches.replace("route_budget_per_tick = 192", "route_budget_per_tick = 1");
+    *marches = marches.replace("route_budget_per_tick = 2048", "route_budget_per_tick = 1");
     assert!(marches.contains("route_budget_per_tick = 1"));
     let mut k = Kingdom::generate(33, Arc::new(parse_ok(&files)));
     for p in 1..=6 {

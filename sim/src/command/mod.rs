@@ -5,7 +5,7 @@
 mod prefetch;
 mod waiting;
 
-pub use prefetch::prefetch_routes;
+pub use prefetch::{needs_far_search, prefetch_routes};
 
 use std::collections::VecDeque;
 

@@ -50,3 +50,25 @@ pub fn prefetch_routes<'a>(
         )
     })
 }
+
+/// True when `command` is a march order that passes every check but the route as the world
+/// stands now, whose ends are far apart (a route-graph search, not a near one) and whose route
+/// is not planned yet: applying it next tick would cost a far search on the tick thread. The
+/// host uses it to bound the unplanned searches a live tick takes on (see
+/// `route_budget_per_tick` for the sim's own, cache-blind bound). Reads cities, the order's
+/// target, [`Tick`], [`RouteGraph`] and [`RouteCache`].
+pub fn needs_far_search(world: &World, player: PlayerId, command: &Command) -> bool {
+    let Command::SendMarch {
+        troops,
+        target,
+        mission,
+    } = command
+    else {
+        return false;
+    };
+    let next = world.resource::<Tick>().0 + 1;
+    check_order(world, player, troops, *target, *mission, next).is_ok_and(|o| {
+        !world.resource::<RouteGraph>().is_near(o.from, o.to)
+            && !world.resource::<RouteCache>().knows(o.from, o.to)
+    })
+}

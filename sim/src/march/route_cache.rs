@@ -92,6 +92,11 @@ impl RouteCache {
         count
     }
 
+    /// True when the route from `start` to `goal` is remembered (asking for it costs no search).
+    pub fn knows(&self, start: TilePos, goal: TilePos) -> bool {
+        self.known.contains_key(&(start, goal))
+    }
+
     /// Answers remembered.
     pub fn len(&self) -> usize {
         self.known.len()
