@@ -69,6 +69,14 @@
 //! 0 skipped, 0 overruns; tick p50 ≤ 25.6 ms, p99 ≤ 51 ms; cmd p50 120 ms, p99 951 ms;
 //! viewport p50 55 ms, p99 649 ms; server 43 s CPU in 62 s, bots 36.6 s.
 //! Not yet the target (tick p99 ≤ 10 ms, cmd p99 ≤ 150 ms): AOI ~10 ms and Receive ~8 ms a tick.
+//!
+//! Server at fd6b780 (routes planned between ticks, a live tick taking at most 8 unplanned far
+//! orders, the sim's budget 2048; `--pre-login-requests-per-ip-per-sec` lifted by capacity.sh,
+//! without which 401 of the 1,000 logins from one address were refused), 1000 bots, 60 s:
+//! 0 skipped, 0 overruns; tick p50 ≤ 10.8 ms, p99 ≤ 21.5 ms (bucket bounds; AOI p50 ≤ 12.8 ms
+//! is most of it); cmd p50 76 ms, p99 133 ms, max 233 ms; viewport p99 102 ms; server 30.4 s
+//! CPU in 62 s (~0.49 core, 0.49 core-ms per session-second), bots 23.7 s.
+//! Still not the target for ticks (p99 ≤ 10 ms): the AOI's pans and change diffs.
 
 pub mod config;
 pub mod report;
