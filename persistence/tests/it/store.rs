@@ -329,11 +329,17 @@ async fn epoch_bump_races_with_writes_without_lost_fencing(h: StoreHarness) {
     let writer = h.store.clone();
     let rotator = h.reopen().await;
     let epoch = writer.bump_epoch(k).await.expect("bump");
-    // The old owner writes an increasing counter as fast as it can while the new owner bumps.
+    // The old owner writes an increasing counter as fast as it can while the new owner bumps:
+    // the bump waits for its first writes (so it lands mid-stream whatever the machine's
+    // speed), and the writer goes on until it has been refused and then some, so the test
+    // does not depend on how many writes fit in a time.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let mut started = Some(started_tx);
         let mut last_ok = 0;
-        let mut first_rejected = None;
-        for i in 1..=400u64 {
+        let mut first_rejected: Option<u64> = None;
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        for i in 1.. {
             let mut b = WriteBatch::new(k);
             b.upsert(player(1, i));
             match writer.apply(epoch, &b).await {
@@ -349,11 +355,20 @@ async fn epoch_bump_races_with_writes_without_lost_fencing(h: StoreHarness) {
                 }
                 Err(e) => panic!("unexpected error {e}"),
             }
+            if i == 10
+                && let Some(tx) = started.take()
+            {
+                let _ = tx.send(());
+            }
+            if first_rejected.is_some_and(|r| i >= r + 20) || std::time::Instant::now() > give_up
+            {
+                break;
+            }
             tokio::task::yield_now().await;
         }
         (last_ok, first_rejected)
     });
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    started_rx.await.expect("the writer started");
     let new_epoch = rotator.bump_epoch(k).await.expect("rotate");
     // After the bump returned, the stored value must be frozen at the old owner's last success.
     let frozen = load_records::<PlayerRecord>(rotator.as_ref(), &m, k)
