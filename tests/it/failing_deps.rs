@@ -641,3 +641,156 @@ async fn move_near(c: &Client, home: (u16, u16), not: &[(u16, u16)]) -> (u16, u1
     }
     panic!("no free tile near {home:?}")
 }
+
+#[test]
+fn a_database_down_during_play_keeps_ticking_applies_back_pressure_and_catches_up() {
+    use crate::private_secantus::PrivateSecantus;
+    use crate::support::{fetch_metrics, metric_value};
+    use dominion_net::proto::{CommandBody, CommandOutcome};
+    const TEST: &str = "failing_deps::a_database_down_during_play_keeps_ticking_applies_back_pressure_and_catches_up";
+    let Some(mut db) = PrivateSecantus::start(TEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    free_moving_assets(dir.path());
+    let store = db.store_url("downplay");
+    // A journal bound of 16 KiB, so a few seconds of commands pass it.
+    let args = [
+        "--store",
+        store.as_str(),
+        "--save-interval-ms",
+        "200",
+        "--journal-max-mib",
+        "0.015625",
+        "--journal-hash-every",
+        "0",
+    ];
+    let (mut server, addr, fp) = start_game_server(dir.path(), &args);
+    let metrics = server.metrics_addr();
+    let metric = |name: &str| metric_value(&fetch_metrics(&metrics), name).unwrap_or(-1.0);
+    assert!(eventually(Duration::from_secs(60), || metric(
+        "dominion_save_batches_written"
+    ) >= 1.0));
+    let rt = runtime();
+    let (players, home) = rt.block_on(async {
+        let mut players = Vec::new();
+        let mut home = None;
+        for i in 0..5 {
+            let (c, mut pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+            c.login(login(&format!("down{i}"))).await.unwrap();
+            if i == 0 {
+                home = Some(whole_city(&mut pushes).await);
+            }
+            tokio::spawn(async move { while pushes.recv().await.is_some() {} });
+            players.push(c);
+        }
+        (players, home.unwrap())
+    });
+
+    // The database dies.
+    db.stop();
+    assert!(
+        eventually(Duration::from_secs(30), || metric("dominion_save_failing")
+            == 1.0),
+        "saves fail while the database is down"
+    );
+    let down = Instant::now();
+    let ticks = metric("dominion_ticks_total");
+    // A move while it is down is acknowledged: the journal holds it.
+    let moved_to = rt.block_on(move_near(&players[0], home, &[]));
+    // Everyone keeps commanding; the journal grows behind the missing saves until commands are
+    // refused with code 3 instead of acknowledged.
+    let refusal = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answers = futures_util::future::join_all(
+                players
+                    .iter()
+                    .map(|c| c.command(CommandBody::Recall { march_id: 1 })),
+            )
+            .await;
+            if let Some(message) = answers.into_iter().find_map(|a| match a {
+                Ok(CommandOutcome::Refused {
+                    reason_code: 3,
+                    message,
+                }) => Some(message),
+                _ => None,
+            }) {
+                break message;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no back-pressure after 30 s of commands with the database down"
+            );
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+    });
+    assert!(refusal.contains("catching up on saving"), "{refusal}");
+    assert_eq!(metric("dominion_save_failing"), 1.0);
+    assert_eq!(
+        metric("dominion_journal_failing"),
+        0.0,
+        "the journal itself is fine"
+    );
+    // Ticks went on all along, at the tick rate.
+    let ran = metric("dominion_ticks_total") - ticks;
+    let secs = down.elapsed().as_secs_f64();
+    assert!(
+        ran >= secs * 5.0,
+        "{ran} ticks in {secs:.1} s with the database down"
+    );
+    eprintln!("back-pressure after {secs:.1} s down ({ran} ticks): {refusal}");
+
+    // The database comes back on the same storage: the backlog is written, the journal is
+    // compacted and commands are acknowledged again.
+    let written = metric("dominion_save_batches_written");
+    db.resume();
+    assert!(
+        eventually(Duration::from_secs(40), || metric("dominion_save_failing")
+            == 0.0
+            && metric("dominion_save_batches_written") > written),
+        "saves catch up once the database is back"
+    );
+    server.wait_for("saving recovered", Duration::from_secs(10));
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match players[1]
+                .command(CommandBody::Recall { march_id: 1 })
+                .await
+            {
+                Ok(CommandOutcome::Refused { reason_code: 3, .. }) => {
+                    assert!(Instant::now() < deadline, "commands still refused");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(CommandOutcome::Refused {
+                    reason_code: 11, ..
+                }) => break,
+                other => panic!("a command once saves caught up: {other:?}"),
+            }
+        }
+    });
+
+    // A restarted server loads the world from the database, with the move made while it was
+    // down.
+    for c in &players {
+        c.close();
+    }
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{}", lines.join("\n"));
+    let (again, addr, fp) = start_game_server(dir.path(), &args);
+    assert!(
+        again
+            .seen
+            .iter()
+            .any(|l| l.contains("kingdom loaded from the store")),
+        "the world is loaded, not generated:\n{}",
+        again.seen.join("\n")
+    );
+    rt.block_on(async {
+        let (c, mut pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        c.login(login("down0")).await.unwrap();
+        assert_eq!(whole_city(&mut pushes).await, moved_to);
+    });
+    drop(again);
+}

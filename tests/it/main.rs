@@ -20,6 +20,7 @@ mod persistence;
 mod player_events;
 mod player_view;
 mod private_redis;
+mod private_secantus;
 mod raw_client;
 mod serve_smoke;
 mod support;
