@@ -794,3 +794,89 @@ fn a_database_down_during_play_keeps_ticking_applies_back_pressure_and_catches_u
     });
     drop(again);
 }
+
+#[test]
+fn mail_requests_against_a_dead_mail_store_get_a_code_and_a_generic_message() {
+    use crate::private_secantus::PrivateSecantus;
+    use dominion::mail::codes;
+    use dominion_net::proto::MailList;
+    const TEST: &str =
+        "failing_deps::mail_requests_against_a_dead_mail_store_get_a_code_and_a_generic_message";
+    let Some(mut db) = PrivateSecantus::start(TEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store_url("deadmail");
+    let (mut server, addr, fp) = start_game_server(dir.path(), &["--store", &store]);
+    let rt = runtime();
+    let (c, _pushes) = rt
+        .block_on(Client::connect(addr, ClientOptions::new(fp)))
+        .unwrap();
+    rt.block_on(c.login(login("mia"))).unwrap();
+    // The mail service is up (a listing works), then its store dies.
+    rt.block_on(c.request(MailList {
+        before: 0,
+        limit: 10,
+    }))
+    .expect("mail works while the store is up");
+    // Claims are served once the mail service has reconciled mailboxes with the world: a claim
+    // of a mail that does not exist is answered "no such mail" from then on.
+    let no_mail = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match c.claim_mail(424_242).await {
+                Err(e) if e.server_code() == Some(codes::MAIL_NOT_FOUND) => break e,
+                other => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "claims are never served: {other:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    eprintln!("before the store dies: {no_mail}");
+    db.stop();
+    let leaks = |message: &str| {
+        [
+            "mongodb",
+            "127.0.0.1",
+            "sqlite",
+            "/",
+            "store failed",
+            "Kind:",
+            "deadmail",
+        ]
+        .into_iter()
+        .find(|s| message.to_lowercase().contains(&s.to_lowercase()))
+    };
+    rt.block_on(async {
+        let claim = c.claim_mail(1).await.expect_err("no claim without a store");
+        let (code, message) = match &claim {
+            dominion_net::client::ClientError::Server { code, message } => (*code, message.clone()),
+            other => panic!("a claim against a dead store: {other}"),
+        };
+        assert_eq!(code, codes::MAIL_UNAVAILABLE.0, "{message}");
+        assert_eq!(
+            leaks(&message),
+            None,
+            "the claim's reply leaks detail: {message}"
+        );
+        assert!(message.contains("try again"), "{message}");
+        let list = c
+            .request(MailList {
+                before: 0,
+                limit: 10,
+            })
+            .await
+            .expect_err("no listing without a store");
+        assert_eq!(list.server_code(), Some(codes::MAIL_UNAVAILABLE), "{list}");
+        assert_eq!(leaks(&list.to_string()), None, "{list}");
+        eprintln!("claim: {message}; list: {list}");
+    });
+    // The detail is in the server's log.
+    let logged = server.wait_for("claim failed", Duration::from_secs(10));
+    assert!(logged.contains("the mail store failed"), "{logged}");
+    drop(server);
+}
