@@ -19,6 +19,7 @@ mod map_determinism;
 mod persistence;
 mod player_events;
 mod player_view;
+mod presence;
 mod private_redis;
 mod private_secantus;
 mod raw_client;
