@@ -25,6 +25,27 @@ pub fn saving_behind() -> WireOutcome {
     }
 }
 
+/// Refusal code for a command refused because the server cannot make commands durable right now
+/// (its tick-input journal cannot be written: the disk is full or failing); nothing changed,
+/// retry later.
+pub const REFUSAL_JOURNAL_UNAVAILABLE: u16 = 4;
+
+/// The answer to a command refused with [`REFUSAL_JOURNAL_UNAVAILABLE`]; `disk_full` says whether
+/// the disk is full (else it cannot be written for another reason).
+pub fn journal_unavailable(disk_full: bool) -> WireOutcome {
+    let why = if disk_full {
+        "its disk is full"
+    } else {
+        "its disk cannot be written"
+    };
+    WireOutcome::Refused {
+        reason_code: REFUSAL_JOURNAL_UNAVAILABLE,
+        message: format!(
+            "the server cannot record commands right now ({why}); nothing was changed, retry later"
+        ),
+    }
+}
+
 /// The wire's mission codes.
 pub fn mission_from_code(code: u8) -> Option<Mission> {
     match code {

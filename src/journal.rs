@@ -8,7 +8,17 @@
 //! stops accepting commands — they are answered with [`crate::commands::REFUSAL_SAVING_BEHIND`]
 //! at once — and checkpoint-only records are skipped, so the journal stops growing except for
 //! the rare city founding or config reload, until saves land again.
+//!
+//! A journal that cannot be written (the disk is full, an I/O error) does not stop the world:
+//! the tick's record is kept in memory and appended again at every following tick, in order,
+//! until the disk takes it. Meanwhile [`TickJournal::failing`] is true, so the bridge refuses
+//! commands ([`crate::commands::REFUSAL_JOURNAL_UNAVAILABLE`]) and holds back the results of the
+//! ticks whose records are not durable yet ([`TickJournal::durable_through`]): nothing is
+//! acknowledged before it is durable, and a crash meanwhile loses only what no client was told
+//! succeeded. A durable save covering a waiting record makes it durable too (the store holds
+//! its effect), so that record is dropped instead of written.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use dominion_persistence::journal::{
@@ -53,6 +63,8 @@ pub struct TickJournal {
     inputs: Vec<JournalInput>,
     /// Tick of the newest save known durable.
     saved_tick: u64,
+    /// Records that could not be written yet, oldest first (appended before any newer one).
+    waiting: VecDeque<TickRecord>,
 }
 
 impl TickJournal {
@@ -65,6 +77,7 @@ impl TickJournal {
             settings,
             inputs: Vec::new(),
             saved_tick: 0,
+            waiting: VecDeque::new(),
         })
     }
 
@@ -94,26 +107,50 @@ impl TickJournal {
     }
 
     /// Appends the tick that just ran (its inputs, and its hash on checkpoint ticks) and makes
-    /// it durable. Ticks with no inputs and no checkpoint write nothing. Returns whether a
-    /// record was written.
+    /// it durable, after any records still waiting from ticks the disk did not take. Ticks with
+    /// no inputs and no checkpoint add nothing. Returns whether a record was written.
+    ///
+    /// On an error the tick's record is not lost: it waits (in memory, in order) and the next
+    /// call tries again; see [`TickJournal::failing`] and [`TickJournal::durable_through`].
     pub fn commit(&mut self, kingdom: &mut Kingdom) -> Result<bool, JournalError> {
         let tick = kingdom.tick_count();
         let every = self.settings.hash_every_ticks;
-        let checkpoint = every > 0 && tick.is_multiple_of(every) && !self.behind();
-        if self.inputs.is_empty() && !checkpoint {
-            return Ok(false);
+        // While behind or failing, hash-only records are skipped: they add bytes, not inputs.
+        let checkpoint =
+            every > 0 && tick.is_multiple_of(every) && !self.behind() && !self.failing();
+        if !self.inputs.is_empty() || checkpoint {
+            self.waiting.push_back(TickRecord {
+                tick,
+                prev_tick: 0,
+                state_hash: checkpoint.then(|| kingdom.state_hash()),
+                inputs: std::mem::take(&mut self.inputs),
+            });
         }
-        let mut record = TickRecord {
-            tick,
-            prev_tick: 0,
-            state_hash: checkpoint.then(|| kingdom.state_hash()),
-            inputs: std::mem::take(&mut self.inputs),
-        };
-        let written = self.writer.append(&mut record);
-        // Keep the buffer's capacity for the next tick.
-        self.inputs = record.inputs;
-        self.inputs.clear();
-        written.map(|()| true)
+        let mut wrote = false;
+        while let Some(record) = self.waiting.front_mut() {
+            self.writer.append(record)?;
+            self.waiting.pop_front();
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+
+    /// True while records wait for the disk: commands must be refused and results held back.
+    pub fn failing(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Records waiting for the disk.
+    pub fn waiting_records(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The newest tick `t` such that the inputs of every tick up to `t` are durable, given that
+    /// `now` is the tick that just ran: results of ticks after it must not be sent yet.
+    pub fn durable_through(&self, now: u64) -> u64 {
+        self.waiting
+            .front()
+            .map_or(now, |r| r.tick.saturating_sub(1))
     }
 
     /// A save of the world at `tick` was queued: later records go to a new segment.
@@ -129,6 +166,10 @@ impl TickJournal {
         self.saved_tick = tick;
         if self.settings.keep_all {
             return Ok(0);
+        }
+        // The store now holds the effect of waiting records up to `tick`: they are durable.
+        while self.waiting.front().is_some_and(|r| r.tick <= tick) {
+            self.waiting.pop_front();
         }
         self.writer.compact(tick)
     }

@@ -121,10 +121,10 @@ enum Command {
         /// A journal record carries the world's state hash every N ticks (0: never).
         #[arg(long, default_value_t = 600)]
         journal_hash_every: u64,
-        /// Journal size (MiB) behind the last durable save above which commands are refused
-        /// until saves catch up.
-        #[arg(long, default_value_t = 256)]
-        journal_max_mib: u64,
+        /// Journal size (MiB, fractions allowed) behind the last durable save above which
+        /// commands are refused until saves catch up.
+        #[arg(long, default_value_t = 256.0, value_parser = parse_mib)]
+        journal_max_mib: f64,
         /// Keep the whole journal (no compaction), so `dominion replay --from-tick 0` can
         /// rebuild the world from its seed.
         #[arg(long)]
@@ -449,7 +449,8 @@ fn main() -> ExitCode {
             };
             let journal = (!no_journal).then(|| JournalSettings {
                 hash_every_ticks: journal_hash_every,
-                max_bytes: journal_max_mib.saturating_mul(1 << 20),
+                // Positive and finite (checked by `parse_mib`); `as` saturates.
+                max_bytes: (journal_max_mib * f64::from(1u32 << 20)) as u64,
                 keep_all: journal_keep_all,
                 ..JournalSettings::in_data(&data)
             });
@@ -507,4 +508,13 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
         .init();
+}
+
+/// A size in MiB: a positive number, fractions allowed (`0.05` is 51.2 KiB).
+fn parse_mib(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err(format!("{s:?} is not a positive size in MiB")),
+        Err(e) => Err(format!("{s:?} is not a number of MiB: {e}")),
+    }
 }

@@ -58,6 +58,13 @@ pub struct Metrics {
     pub save_failing: IntGauge,
     /// Unix ms of the last successful save.
     pub save_last_success: IntGauge,
+    /// 1 while tick records wait because the journal cannot be written (the disk is full or
+    /// failing), else 0.
+    pub journal_failing: IntGauge,
+    /// Failed attempts to append to the journal (each is retried the next tick).
+    pub journal_write_failures: IntCounter,
+    /// Command results held back until their tick's inputs are durable.
+    pub journal_held_results: IntGauge,
     /// Commands the gateway queued for the world.
     pub inbox_commands_queued: IntCounter,
     /// Requests answered `RATE_LIMITED` by the world's inbox, by reason (`session`: the session
@@ -178,6 +185,20 @@ impl Metrics {
                 "Unix milliseconds of the last successful save",
             )
             .expect("static metric definition"),
+            journal_failing: IntGauge::new(
+                "journal_failing",
+                "1 while tick records wait because the journal cannot be written",
+            )
+            .expect("static metric definition"),
+            journal_write_failures: counter(
+                "journal_write_failures_total",
+                "Failed journal appends (each retried the next tick)",
+            ),
+            journal_held_results: IntGauge::new(
+                "journal_held_results",
+                "Command results held back until their tick's inputs are durable",
+            )
+            .expect("static metric definition"),
             inbox_commands_queued: counter(
                 "inbox_commands_queued_total",
                 "Commands queued for the world",
@@ -252,6 +273,9 @@ impl Metrics {
             Box::new(m.save_failures.clone()),
             Box::new(m.save_failing.clone()),
             Box::new(m.save_last_success.clone()),
+            Box::new(m.journal_failing.clone()),
+            Box::new(m.journal_write_failures.clone()),
+            Box::new(m.journal_held_results.clone()),
             Box::new(m.inbox_commands_queued.clone()),
             Box::new(m.inbox_refused.clone()),
             Box::new(m.inbox_viewports_coalesced.clone()),

@@ -12,6 +12,7 @@ use dominion_sim::timing::SystemTimes;
 
 use dominion_persistence::journal::JournalInput;
 
+use crate::commands::{journal_unavailable, saving_behind};
 use crate::driver::{Pace, TickDriver};
 use crate::journal::TickJournal;
 use crate::metrics::Metrics;
@@ -28,9 +29,83 @@ pub enum Stop {
     TickLimit,
     /// Shutdown requested (Ctrl-C, SIGTERM).
     Requested,
-    /// A tick's inputs could not be made durable: the tick's results were not sent and the
-    /// server must stop (recovery replays up to the last durable tick).
-    JournalFailed,
+}
+
+/// How often a journal that keeps failing is reported again.
+const JOURNAL_FAILURE_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A run of failed journal appends, for the log.
+struct JournalOutage {
+    since: Instant,
+    first_tick: u64,
+    attempts: u64,
+    disk_full: bool,
+    reported: Instant,
+}
+
+impl JournalOutage {
+    /// Logs a failed append at `tick`: the first loudly with what it means, then every
+    /// [`JOURNAL_FAILURE_REPORT_EVERY`].
+    fn failed(
+        outage: &mut Option<JournalOutage>,
+        tick: u64,
+        e: &dominion_persistence::journal::JournalError,
+        waiting: usize,
+    ) {
+        let now = Instant::now();
+        let disk_full = e.is_disk_full();
+        let what = if disk_full {
+            "the disk is full (free space on it; the journal resumes by itself)"
+        } else {
+            "the disk cannot be written (check the file system; the journal resumes by itself)"
+        };
+        match outage {
+            None => {
+                tracing::error!(
+                    tick,
+                    "the tick journal cannot be written: {what}: {e}; commands are refused \
+                     (code 4) and the results of tick {tick} on are held until their inputs are \
+                     durable; the world keeps ticking and the journal is retried every tick"
+                );
+                *outage = Some(JournalOutage {
+                    since: now,
+                    first_tick: tick,
+                    attempts: 1,
+                    disk_full,
+                    reported: now,
+                });
+            }
+            Some(o) => {
+                o.attempts += 1;
+                o.disk_full = disk_full;
+                if now.duration_since(o.reported) >= JOURNAL_FAILURE_REPORT_EVERY {
+                    o.reported = now;
+                    tracing::error!(
+                        tick,
+                        "the tick journal still cannot be written after {} attempts over {:.0?}: \
+                         {what}: {e}; {waiting} tick record(s) wait (since tick {})",
+                        o.attempts,
+                        now.duration_since(o.since),
+                        o.first_tick
+                    );
+                }
+            }
+        }
+    }
+
+    /// Logs the end of an outage.
+    fn ended(outage: &mut Option<JournalOutage>, tick: u64) {
+        if let Some(o) = outage.take() {
+            tracing::warn!(
+                tick,
+                "the tick journal is durable again after {} failed attempts over {:.0?} (ticks \
+                 {}..{tick}); commands are accepted again and the held results are sent",
+                o.attempts,
+                o.since.elapsed(),
+                o.first_tick
+            );
+        }
+    }
 }
 
 /// Routes are planned ahead only while the next tick is at least this far off.
@@ -61,17 +136,32 @@ pub fn run_ticks(
         Instant::now(),
     );
     let mut ran = 0u64;
+    let mut outage: Option<JournalOutage> = None;
     metrics.status.set_tick_hz(world_cfg.tick_hz);
     kingdom
         .world
         .insert_resource(SystemTimes::new(Instant::now));
     update_entity_gauges(kingdom, metrics);
     loop {
-        if stop.load(Ordering::Relaxed) {
-            return Stop::Requested;
-        }
-        if limit.is_some_and(|n| ran >= n) {
-            return Stop::TickLimit;
+        let why = if stop.load(Ordering::Relaxed) {
+            Some(Stop::Requested)
+        } else if limit.is_some_and(|n| ran >= n) {
+            Some(Stop::TickLimit)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            if let Some(j) = journal.as_deref()
+                && j.failing()
+            {
+                tracing::error!(
+                    "stopping with {} tick record(s) the journal could not take (since tick {}): \
+                     their command results were never sent; the final save covers them if it lands",
+                    j.waiting_records(),
+                    j.durable_through(kingdom.tick_count()) + 1
+                );
+            }
+            return why;
         }
         match driver.poll(Instant::now()) {
             Pace::SleepUntil(t) => {
@@ -102,7 +192,13 @@ pub fn run_ticks(
         }
         let started = Instant::now();
         if let Some(b) = bridge.as_deref_mut() {
-            b.set_refuse_commands(journal.as_deref().is_some_and(TickJournal::behind));
+            b.set_refusal(match journal.as_deref() {
+                Some(j) if j.failing() => Some(journal_unavailable(
+                    outage.as_ref().is_none_or(|o| o.disk_full),
+                )),
+                Some(j) if j.behind() => Some(saving_behind()),
+                _ => None,
+            });
             b.before_tick(kingdom);
             if let Some(j) = journal.as_deref_mut() {
                 j.extend(b.take_journaled());
@@ -122,19 +218,27 @@ pub fn run_ticks(
         }
         if let Some(j) = journal.as_deref_mut() {
             let t = Instant::now();
+            let tick = kingdom.tick_count();
             match j.commit(kingdom) {
-                Ok(true) => metrics
-                    .phase_seconds
-                    .with_label_values(&["journal"])
-                    .observe(t.elapsed().as_secs_f64()),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(
-                        tick = kingdom.tick_count(),
-                        "journaling the tick's inputs failed, stopping before its results are sent: {e}"
-                    );
-                    return Stop::JournalFailed;
+                Ok(wrote) => {
+                    if wrote {
+                        metrics
+                            .phase_seconds
+                            .with_label_values(&["journal"])
+                            .observe(t.elapsed().as_secs_f64());
+                    }
+                    JournalOutage::ended(&mut outage, tick);
                 }
+                Err(e) => {
+                    // The tick's record waits in memory and is retried next tick; its results
+                    // are held back until it is durable (see `crate::journal`).
+                    metrics.journal_write_failures.inc();
+                    JournalOutage::failed(&mut outage, tick, &e, j.waiting_records());
+                }
+            }
+            metrics.journal_failing.set(i64::from(j.failing()));
+            if let Some(b) = bridge.as_deref_mut() {
+                b.set_durable_through(j.durable_through(tick));
             }
         }
         let took = started.elapsed();
@@ -170,6 +274,7 @@ pub fn run_ticks(
         if let Some(b) = bridge.as_deref_mut() {
             let t = Instant::now();
             b.after_tick(kingdom, &events);
+            metrics.journal_held_results.set(b.held_results() as i64);
             metrics.observe_system("bridge_push", t.elapsed());
             for spent in b.take_command_latencies() {
                 metrics.command_server_seconds.observe(spent.as_secs_f64());

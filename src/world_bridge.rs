@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use dominion_net::proto::delta::encode_batch;
 use dominion_net::proto::{
-    CommandBody, CommandResult, ErrorCode, PUSH_REQUEST_ID, ServerMessage, SetViewport, ViewportSet,
+    CommandBody, CommandOutcome as WireOutcome, CommandResult, ErrorCode, PUSH_REQUEST_ID,
+    ServerMessage, SetViewport, ViewportSet,
 };
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_sim::Kingdom;
@@ -24,7 +25,7 @@ use dominion_sim::types::PlayerId;
 
 use dominion_persistence::journal::JournalInput;
 
-use crate::commands::{command_from_wire, outcome_to_wire, saving_behind};
+use crate::commands::{command_from_wire, outcome_to_wire};
 use crate::grants::GrantDesk;
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
@@ -107,9 +108,15 @@ pub struct WorldBridge {
     mail: Option<MailHandle>,
     /// What this tick's inputs changed in the world, in order, for the journal.
     journaled: Vec<JournalInput>,
-    /// Answer commands with [`crate::commands::REFUSAL_SAVING_BEHIND`] instead of applying them (the journal is
-    /// over its bound behind the last durable save).
-    refuse_commands: bool,
+    /// While set, commands are answered with this refusal instead of being applied (the journal
+    /// is over its bound behind the last durable save, or cannot be written).
+    refusal: Option<WireOutcome>,
+    /// The newest tick whose inputs (and every earlier tick's) are durable: results of later
+    /// ticks are held back in `held` until it passes them.
+    durable_through: u64,
+    /// Command results held back until their tick is durable, in the order they were produced:
+    /// (tick, session, request id, outcome, when the gateway queued it).
+    held: VecDeque<(u64, SessionId, u32, WireOutcome, Instant)>,
     /// March orders whose routes the tick thread plans while it waits for the next tick.
     prefetch: RoutePrefetch,
     /// Operators' reads (the admin API), answered after each tick.
@@ -150,7 +157,9 @@ impl WorldBridge {
                 own: OwnViews::default(),
                 mail: None,
                 journaled: Vec::new(),
-                refuse_commands: false,
+                refusal: None,
+                durable_through: u64::MAX,
+                held: VecDeque::new(),
                 prefetch: RoutePrefetch::new(inbox.clone()),
                 queries: None,
                 map_watchers: None,
@@ -218,9 +227,22 @@ impl WorldBridge {
         self.map_watchers = Some(watchers);
     }
 
-    /// While set, commands are answered at once with [`crate::commands::REFUSAL_SAVING_BEHIND`] and change nothing.
-    pub fn set_refuse_commands(&mut self, refuse: bool) {
-        self.refuse_commands = refuse;
+    /// While set, commands are answered at once with this refusal (e.g.
+    /// [`crate::commands::saving_behind`]) and change nothing.
+    pub fn set_refusal(&mut self, refusal: Option<WireOutcome>) {
+        self.refusal = refusal;
+    }
+
+    /// The inputs of every tick up to `tick` are durable (the journal took them, or a save
+    /// covers them): results of those ticks may go out. Without a call every tick counts as
+    /// durable (no journal).
+    pub fn set_durable_through(&mut self, tick: u64) {
+        self.durable_through = tick;
+    }
+
+    /// Command results held back because their tick is not durable yet.
+    pub fn held_results(&self) -> usize {
+        self.held.len()
     }
 
     /// Between ticks: plans the routes of at most `max` march orders waiting to apply (see
@@ -313,23 +335,16 @@ impl WorldBridge {
                     body,
                     received,
                 } => match command_from_wire(&body, unit_types) {
-                    Ok(_) if self.refuse_commands => {
-                        let _ = self.net.reply(
-                            session,
-                            request_id,
-                            &ServerMessage::from(CommandResult {
-                                outcome: saving_behind(),
-                            }),
-                        );
-                        self.latencies.push(received.elapsed());
-                        *self.answered.entry(session).or_default() += 1;
-                    }
                     Ok(_)
                         if request_id != PUSH_REQUEST_ID
-                            && self
+                            && (self
                                 .pending
                                 .get(&(player, request_id))
-                                .is_some_and(|w| w.iter().any(|&(s, _)| s == session)) =>
+                                .is_some_and(|w| w.iter().any(|&(s, _)| s == session))
+                                || self
+                                    .held
+                                    .iter()
+                                    .any(|h| h.1 == session && h.2 == request_id)) =>
                     {
                         // Its result could not be told from the first one's: refuse it, unapplied.
                         let _ = self.net.reply(
@@ -342,6 +357,16 @@ impl WorldBridge {
                                      this session still waiting for its result"
                                 ),
                             ),
+                        );
+                        self.latencies.push(received.elapsed());
+                        *self.answered.entry(session).or_default() += 1;
+                    }
+                    Ok(_) if self.refusal.is_some() => {
+                        let outcome = self.refusal.clone().expect("checked just above");
+                        let _ = self.net.reply(
+                            session,
+                            request_id,
+                            &ServerMessage::from(CommandResult { outcome }),
                         );
                         self.latencies.push(received.elapsed());
                         *self.answered.entry(session).or_default() += 1;
@@ -406,6 +431,17 @@ impl WorldBridge {
         if let Some(mail) = &self.mail {
             mail.reports(kingdom.tick_count(), &told);
         }
+        // Results of ticks that became durable go out first, in the order they were produced.
+        while self
+            .held
+            .front()
+            .is_some_and(|h| h.0 <= self.durable_through)
+        {
+            let (_, session, request_id, outcome, received) =
+                self.held.pop_front().expect("checked just above");
+            self.reply_result(session, request_id, outcome, received);
+        }
+        let tick = kingdom.tick_count();
         for event in events {
             if let WorldEvent::CommandResult {
                 player,
@@ -414,16 +450,14 @@ impl WorldBridge {
             } = event
                 && let Some((session, received)) = self.take_pending(*player, *request_id)
             {
-                // A session that closed meanwhile simply misses its reply.
-                let _ = self.net.reply(
-                    session,
-                    *request_id,
-                    &ServerMessage::from(CommandResult {
-                        outcome: outcome_to_wire(result),
-                    }),
-                );
-                self.latencies.push(received.elapsed());
-                *self.answered.entry(session).or_default() += 1;
+                let outcome = outcome_to_wire(result);
+                if tick > self.durable_through {
+                    // Not durable yet: told only once it is, never before.
+                    self.held
+                        .push_back((tick, session, *request_id, outcome, received));
+                } else {
+                    self.reply_result(session, *request_id, outcome, received);
+                }
             }
         }
         if let Some(q) = self.queries.as_mut() {
@@ -441,6 +475,23 @@ impl WorldBridge {
     /// to reply pushed); empties the list.
     pub fn take_command_latencies(&mut self) -> Vec<Duration> {
         std::mem::take(&mut self.latencies)
+    }
+
+    fn reply_result(
+        &mut self,
+        session: SessionId,
+        request_id: u32,
+        outcome: WireOutcome,
+        received: Instant,
+    ) {
+        // A session that closed meanwhile simply misses its reply.
+        let _ = self.net.reply(
+            session,
+            request_id,
+            &ServerMessage::from(CommandResult { outcome }),
+        );
+        self.latencies.push(received.elapsed());
+        *self.answered.entry(session).or_default() += 1;
     }
 
     fn take_pending(&mut self, player: PlayerId, request_id: u32) -> Option<(SessionId, Instant)> {

@@ -137,6 +137,19 @@ impl LoginSettings {
     }
 }
 
+/// What one presence refresh round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PresenceRound {
+    /// Presence written again for players still online here.
+    pub written: usize,
+    /// Players who left during the round: the entry was cleared again.
+    pub gone: usize,
+    /// Players whose presence names another instance (left alone).
+    pub elsewhere: usize,
+    /// Writes or clears that failed (the coordination service is down).
+    pub failed: usize,
+}
+
 /// Logs players in; shared by every connection task.
 pub struct LoginService {
     store: Arc<dyn Store>,
@@ -288,28 +301,48 @@ impl LoginService {
         Ok(old)
     }
 
-    /// Writes the presence of `players` again (online on this instance); returns how many
-    /// writes succeeded and failed.
-    pub async fn refresh_presence(&self, players: &[PlayerId]) -> (usize, usize) {
-        let (mut ok, mut failed) = (0, 0);
+    /// Writes the presence of `players` (online on this instance when the list was taken) again.
+    ///
+    /// The list is older than each write, so a refresh must not bring back a player who left
+    /// meanwhile: the write only takes an absent entry or this instance's own (never another
+    /// instance's, where the player may have logged in since), and after each write the player
+    /// is looked up on `net` again — gone (the logout's clear may have run before the write),
+    /// the entry just written is cleared again.
+    pub async fn refresh_presence(
+        &self,
+        net: &ServerHandle,
+        players: &[PlayerId],
+    ) -> PresenceRound {
+        let instance = &self.settings.instance_id;
+        let mut round = PresenceRound::default();
         for &player in players {
             match self
                 .coord
-                .set_presence(
-                    player,
-                    &self.settings.instance_id,
-                    self.settings.presence_ttl,
-                )
+                .refresh_presence(player, instance, self.settings.presence_ttl)
                 .await
             {
-                Ok(()) => ok += 1,
+                Ok(true) if net.player_session(player).is_none() => {
+                    round.gone += 1;
+                    if let Err(e) = self.coord.clear_presence(player, instance).await {
+                        round.failed += 1;
+                        tracing::warn!(%player, "clearing the presence of a player who left: {e}");
+                    }
+                }
+                Ok(true) => round.written += 1,
+                Ok(false) => {
+                    round.elsewhere += 1;
+                    tracing::info!(
+                        %player,
+                        "presence names another instance: not refreshed from here"
+                    );
+                }
                 Err(e) => {
-                    failed += 1;
+                    round.failed += 1;
                     tracing::debug!(%player, "refreshing presence: {e}");
                 }
             }
         }
-        (ok, failed)
+        round
     }
 
     /// Clears presence when a player's session ends (if this instance still holds it).

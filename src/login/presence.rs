@@ -2,7 +2,8 @@
 //! again each round, before its TTL runs out. This is also how presence comes back after the
 //! coordination service lost it (a Redis restarted empty): the next round writes it all again,
 //! from the sessions this instance really holds, so nobody is shown online twice or not at all
-//! for longer than one round.
+//! for longer than one round. A refresh never resurrects a player who logged out during the
+//! round, nor overwrites another instance's entry (see [`LoginService::refresh_presence`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,8 @@ pub async fn keep_presence(login: Arc<LoginService>, net: ServerHandle, every: D
     loop {
         tokio::time::sleep(every).await;
         let players = net.players();
-        let (written, failed) = login.refresh_presence(&players).await;
+        let round = login.refresh_presence(&net, &players).await;
+        let (written, failed) = (round.written, round.failed);
         if failed > 0 && !failing {
             tracing::warn!(
                 written,

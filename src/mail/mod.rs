@@ -618,7 +618,14 @@ async fn claim_reply(claims: Option<&Claims>, player: PlayerId, id: u64) -> Serv
                 ClaimError::Refused { .. } | ClaimError::UnknownResource { .. } => {
                     codes::MAIL_CLAIM_REFUSED
                 }
-                ClaimError::Unavailable(_) => codes::MAIL_UNAVAILABLE,
+                ClaimError::Unavailable(_) => {
+                    // The store's text (driver errors, paths, addresses) stays in the log.
+                    tracing::warn!(%player, mail = id, "claim failed: {e}");
+                    return ServerMessage::error(
+                        codes::MAIL_UNAVAILABLE,
+                        "claiming is unavailable right now; try again later (claiming again is safe)",
+                    );
+                }
             };
             ServerMessage::error(code, e.to_string())
         }

@@ -80,44 +80,61 @@ fn open_login_is_refused_on_the_network_and_warned_on_loopback() {
 
 #[test]
 fn a_second_login_on_one_connection_before_the_answer_is_refused() {
+    use dominion_net::proto::Ping;
     let dir = tempfile::tempdir().unwrap();
     let (server, addr, fp) = crate::support::start_game_server(dir.path(), &[]);
     runtime().block_on(async {
-        let (c, mut pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
-        // Both requests are written before either is answered.
-        let (a, b) = tokio::join!(
-            c.request(login("lena", "dev")),
-            c.request(login("mona", "dev"))
+        let mut raw = RawClient::connect(addr, fp).await;
+        // Both Logins in one write: the second is read while the first is still being
+        // answered, so it must meet LOGIN_PENDING (not ALREADY_AUTHENTICATED after the fact).
+        let mut bytes = ClientMessage::from(login("lena", "dev"))
+            .encode_frame(1)
+            .unwrap();
+        bytes.extend(
+            ClientMessage::from(login("mona", "dev"))
+                .encode_frame(2)
+                .unwrap(),
         );
-        let (ok, refused, other) = match (a, b) {
-            (Ok(ServerMessage::LoginOk(ok)), Err(e)) => (ok, e, "mona"),
-            (Err(e), Ok(ServerMessage::LoginOk(ok))) => (ok, e, "lena"),
-            (a, b) => panic!("exactly one login may succeed: {a:?} / {b:?}"),
+        raw.send_bytes(&bytes).await;
+        let wait = Duration::from_secs(10);
+        let (mut first, mut second) = (None, None);
+        while first.is_none() || second.is_none() {
+            match raw.next(wait).await {
+                Some((1, m)) => first = Some(m),
+                Some((2, m)) => second = Some(m),
+                Some(_) => continue,
+                None => panic!("no answers: {first:?} / {second:?}"),
+            }
+        }
+        let ok = match first.unwrap() {
+            ServerMessage::LoginOk(ok) => ok,
+            other => panic!("the first login is served: {other:?}"),
         };
-        assert!(
-            matches!(
-                refused.server_code(),
-                Some(ErrorCode::LOGIN_PENDING) | Some(ErrorCode::ALREADY_AUTHENTICATED)
-            ),
-            "{refused}"
-        );
+        match second.unwrap() {
+            ServerMessage::ErrorReply(e) => assert_eq!(e.code, ErrorCode::LOGIN_PENDING.0, "{e:?}"),
+            other => panic!("the second login is refused as pending: {other:?}"),
+        }
         assert_ne!(ok.player_id, 0);
         // The refused player is not bound to this connection: logging it in elsewhere kicks
-        // nobody here.
+        // nobody here, and this connection is still served.
         let (d, _) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
-        d.login(login(other, "dev")).await.unwrap();
-        let kicked = tokio::time::timeout(Duration::from_millis(1500), async {
-            loop {
-                match pushes.recv().await {
-                    Some(ServerMessage::Kick(k)) => break k,
-                    Some(_) => continue,
-                    None => std::future::pending::<()>().await,
-                }
-            }
-        })
-        .await;
-        assert!(kicked.is_err(), "kicked: {kicked:?}");
-        c.ping().await.expect("the first connection still works");
+        d.login(login("mona", "dev")).await.unwrap();
+        raw.send(Ping { nonce: 7 }, 3).await;
+        match raw.reply_to(3, wait).await {
+            ServerMessage::Pong(p) => assert_eq!(p.nonce, 7),
+            other => panic!("a ping after mona's login elsewhere: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            raw.conn.close_reason().is_none(),
+            "lena's connection was closed: {:?}",
+            raw.conn.close_reason()
+        );
+        raw.send(Ping { nonce: 8 }, 4).await;
+        assert!(matches!(
+            raw.reply_to(4, wait).await,
+            ServerMessage::Pong(_)
+        ));
     });
     drop(server);
 }
@@ -317,6 +334,83 @@ fn the_server_takes_no_datagrams() {
             matches!(sent, Err(quinn::SendDatagramError::UnsupportedByPeer)),
             "{sent:?}"
         );
+    });
+    drop(server);
+}
+
+#[test]
+fn relocating_again_meets_the_cooldown_and_one_gold_short_meets_the_cost() {
+    use dominion_net::proto::CommandOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    // A move costs 20,000 gold (and 50,000 stone); the city starts with 39,999 gold, so after
+    // one move it is exactly one gold short of the next.
+    let mut files = small_asset_files(200);
+    let cities = files.get_mut("cities.toml").unwrap();
+    *cities = cities.replace("gold = 100000", "gold = 39999");
+    assert!(cities.contains("cost = { gold = 20000, stone = 50000 }"));
+    write_assets(&dir.path().join("assets"), &files);
+    let (mut server, addr, fp) = crate::support::start_game_server(dir.path(), &[]);
+    runtime().block_on(async {
+        let (c, _pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        c.login(login("rhea", "dev")).await.unwrap();
+        let relocate = |x: u16, y: u16| c.command(CommandBody::RelocateCity { x, y });
+        // The first move to a free tile goes through.
+        let mut moved = None;
+        'search: for y in (10u16..190).step_by(7) {
+            for x in (10u16..190).step_by(7) {
+                match relocate(x, y).await.unwrap() {
+                    CommandOutcome::Relocated { .. } => {
+                        moved = Some((x, y));
+                        break 'search;
+                    }
+                    CommandOutcome::Refused { reason_code, .. } => {
+                        assert!(matches!(reason_code, 26 | 27), "code {reason_code}")
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let (x, y) = moved.expect("a free tile");
+        // Right after, the cooldown refuses the next move.
+        match relocate(x + 3, y).await.unwrap() {
+            CommandOutcome::Refused {
+                reason_code: 30,
+                message,
+            } => assert!(message.contains("moved recently"), "{message}"),
+            other => panic!("a second move within the cooldown: {other:?}"),
+        }
+        (x, y)
+    });
+    // Without a cooldown (a designer's reload), the cost refuses it: one gold short.
+    let cities = files.get_mut("cities.toml").unwrap();
+    *cities = cities.replace("cooldown_seconds = 3600", "cooldown_seconds = 0");
+    write_assets(&dir.path().join("assets"), &files);
+    server.wait_for("config version 2 applied", Duration::from_secs(30));
+    runtime().block_on(async {
+        let (c, _pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+        c.login(login("rhea", "dev")).await.unwrap();
+        let mut refused = None;
+        'search: for y in (12u16..190).step_by(7) {
+            for x in (12u16..190).step_by(7) {
+                match c.command(CommandBody::RelocateCity { x, y }).await.unwrap() {
+                    CommandOutcome::Refused {
+                        reason_code: 26 | 27,
+                        ..
+                    } => continue,
+                    other => {
+                        refused = Some(other);
+                        break 'search;
+                    }
+                }
+            }
+        }
+        match refused.expect("a free tile") {
+            CommandOutcome::Refused {
+                reason_code: 31,
+                message,
+            } => assert_eq!(message, "not enough gold: you have 19999, it costs 20000"),
+            other => panic!("a move one gold short: {other:?}"),
+        }
     });
     drop(server);
 }

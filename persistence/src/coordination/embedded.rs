@@ -145,6 +145,29 @@ impl Coordination for EmbeddedCoordination {
         .await
     }
 
+    async fn refresh_presence(
+        &self,
+        player: PlayerId,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<bool, CoordError> {
+        check_name("instance id", instance)?;
+        let ms = ttl_ms(ttl)?;
+        let instance = instance.to_string();
+        self.run("refresh presence", move |c, now| {
+            // Insert, or rewrite our own or an expired entry; another instance's live entry
+            // makes this change nothing.
+            c.execute(
+                "INSERT INTO presence(player, instance, expires_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(player) DO UPDATE SET instance = excluded.instance, expires_ms = excluded.expires_ms \
+                 WHERE presence.instance = excluded.instance OR presence.expires_ms <= ?4",
+                params![player.0 as i64, instance, now + ms, now],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
     async fn get_presence(&self, player: PlayerId) -> Result<Option<String>, CoordError> {
         self.run("get presence", move |c, now| {
             c.query_row(

@@ -70,6 +70,16 @@ pub trait Coordination: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), CoordError>;
 
+    /// Writes `player`'s presence on `instance` again for `ttl`, atomically only if it is absent
+    /// (expired, or lost by a coordination restart) or already `instance`'s — never over another
+    /// instance's. Returns false (nothing written) when another instance holds it.
+    async fn refresh_presence(
+        &self,
+        player: PlayerId,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<bool, CoordError>;
+
     /// The instance `player` is on, if the presence has not expired.
     async fn get_presence(&self, player: PlayerId) -> Result<Option<String>, CoordError>;
 

@@ -24,6 +24,16 @@ end
 return 0
 "#;
 
+/// Sets KEYS[1] to ARGV[1] for ARGV[2] ms if it is missing or already ARGV[1].
+const SET_IF_MINE_OR_FREE: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"#;
+
 /// Sets KEYS[1]'s expiry to ARGV[2] ms if its value is ARGV[1].
 const COMPARE_PEXPIRE: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -51,6 +61,7 @@ pub struct RedisCoordination {
     prefix: String,
     conn: ConnectionManager,
     compare_del: redis::Script,
+    set_if_mine_or_free: redis::Script,
     compare_pexpire: redis::Script,
     prune_expired: redis::Script,
 }
@@ -87,6 +98,7 @@ impl RedisCoordination {
             prefix: prefix.to_string(),
             conn,
             compare_del: redis::Script::new(COMPARE_DEL),
+            set_if_mine_or_free: redis::Script::new(SET_IF_MINE_OR_FREE),
             compare_pexpire: redis::Script::new(COMPARE_PEXPIRE),
             prune_expired: redis::Script::new(PRUNE_EXPIRED),
         })
@@ -150,6 +162,26 @@ impl Coordination for RedisCoordination {
             .query_async::<()>(&mut c)
             .await
             .map_err(|e| self.err("set presence", e))
+    }
+
+    async fn refresh_presence(
+        &self,
+        player: PlayerId,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<bool, CoordError> {
+        check_name("instance id", instance)?;
+        let ms = ttl_ms(ttl)?;
+        let mut c = self.conn.clone();
+        let n: i64 = self
+            .set_if_mine_or_free
+            .key(self.presence_key(player))
+            .arg(instance)
+            .arg(ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| self.err("refresh presence", e))?;
+        Ok(n == 1)
     }
 
     async fn get_presence(&self, player: PlayerId) -> Result<Option<String>, CoordError> {

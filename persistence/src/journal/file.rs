@@ -54,6 +54,22 @@ pub enum JournalError {
     },
 }
 
+impl JournalError {
+    /// True when the error is the disk (or the user's quota) being full: the write can succeed
+    /// once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            JournalError::Io { source, .. } => {
+                matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                ) || matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
+            }
+            _ => false,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
     move |source| JournalError::Io {
         path: path.to_owned(),
@@ -170,13 +186,17 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 /// Appends tick records to the journal in a folder. Used by the tick thread only.
 pub struct JournalWriter {
     dir: PathBuf,
-    /// The segment being appended to, and its first tick.
-    current: Option<(File, u64)>,
+    /// The segment being appended to, its first tick and its length up to the last durable
+    /// record.
+    current: Option<(File, u64, u64)>,
     /// Older segments still on disk (first tick, path), oldest first.
     closed: Vec<(u64, PathBuf)>,
     /// Tick of the last record written (or found on disk).
     last_tick: u64,
     buf: Vec<u8>,
+    /// The current segment may hold the remains of a failed append after its last durable
+    /// record (cutting them off failed too).
+    torn: bool,
     /// Bytes in segments on disk.
     bytes: u64,
 }
@@ -198,6 +218,7 @@ impl JournalWriter {
             closed,
             last_tick,
             buf: Vec::with_capacity(64 << 10),
+            torn: false,
             bytes,
         })
     }
@@ -219,11 +240,16 @@ impl JournalWriter {
 
     /// Appends one tick's record and makes it durable (one write, one `fdatasync`) before
     /// returning. `record.prev_tick` is filled in here.
+    ///
+    /// A failed append (a full disk, an I/O error) leaves the journal as it was before it: the
+    /// partly written bytes are cut off the segment again, so the same record (or a later one)
+    /// can be appended once the disk takes writes again. The bytes are written again from
+    /// `record`, never trusted to the page cache after a failed `fdatasync`.
     pub fn append(&mut self, record: &mut TickRecord) -> Result<(), JournalError> {
         record.prev_tick = self.last_tick;
         self.buf.clear();
         encode_record(record, &mut self.buf);
-        let (mut file, first) = match self.current.take() {
+        let (mut file, first, len) = match self.current.take() {
             Some(current) => current,
             None => {
                 let path = self.dir.join(segment_name(record.tick));
@@ -232,23 +258,54 @@ impl JournalWriter {
                     .append(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
+                // A segment is only ever created for a tick after every record on disk, so a
+                // file of that name can only hold the cut-off remains of a failed append of
+                // this very record: start it empty.
+                f.set_len(0).map_err(io_err(&path))?;
                 sync_dir(&self.dir)?;
-                (f, record.tick)
+                (f, record.tick, 0)
             }
         };
         let path = self.dir.join(segment_name(first));
-        file.write_all(&self.buf).map_err(io_err(&path))?;
-        file.sync_data().map_err(io_err(&path))?;
-        self.current = Some((file, first));
+        let written = self.cut_torn_tail(&file, len, &path).and_then(|()| {
+            file.write_all(&self.buf)
+                .and_then(|()| file.sync_data())
+                .map_err(io_err(&path))
+        });
+        if let Err(e) = written {
+            // Cut the partial record off, so the next append follows the last good one; if even
+            // that fails, the next append tries again before it writes.
+            self.torn = file.set_len(len).is_err();
+            self.current = Some((file, first, len));
+            return Err(e);
+        }
+        let len = len + self.buf.len() as u64;
+        self.current = Some((file, first, len));
         self.last_tick = record.tick;
         self.bytes += self.buf.len() as u64;
+        Ok(())
+    }
+
+    fn cut_torn_tail(&mut self, file: &File, len: u64, path: &Path) -> Result<(), JournalError> {
+        if self.torn {
+            file.set_len(len).map_err(io_err(path))?;
+            self.torn = false;
+        }
         Ok(())
     }
 
     /// Ends the current segment: the next record starts a new file. Called when a save is
     /// queued, so segments line up with saves for [`compact`](Self::compact).
     pub fn roll(&mut self) {
-        if let Some((_, first)) = self.current.take() {
+        if self.torn {
+            // A segment is closed only once its tail is clean (else a later scan would find
+            // damage before the newest segment); until then records keep going to it.
+            match &self.current {
+                Some((f, _, len)) if f.set_len(*len).is_ok() => self.torn = false,
+                _ => return,
+            }
+        }
+        if let Some((_, first, _)) = self.current.take() {
             self.closed
                 .push((first, self.dir.join(segment_name(first))));
         }
@@ -263,7 +320,7 @@ impl JournalWriter {
             let next_first = match self.closed.get(i + 1) {
                 Some((f, _)) => *f,
                 None => match &self.current {
-                    Some((_, f)) => *f,
+                    Some((_, f, _)) => *f,
                     // The newest closed segment ends at the last record written.
                     None => self.last_tick + 1,
                 },

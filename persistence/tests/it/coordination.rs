@@ -10,6 +10,7 @@ use crate::common::CoordHarness;
 
 per_coord_backend!(
     presence_is_shared_expires_and_clears_only_for_its_instance,
+    refreshing_presence_never_takes_it_from_another_instance,
     lock_is_exclusive_token_guarded_and_expires,
     instance_registry_heartbeats_and_expires,
     invalid_requests_are_refused,
@@ -49,6 +50,44 @@ async fn presence_is_shared_expires_and_clears_only_for_its_instance(h: CoordHar
     assert_eq!(b.get_presence(p).await.expect("get").as_deref(), Some("x"));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(b.get_presence(p).await.expect("expired"), None);
+}
+
+async fn refreshing_presence_never_takes_it_from_another_instance(h: CoordHarness) {
+    let (a, b) = (h.coord.as_ref(), h.second.as_ref());
+    let p = PlayerId::compose(78, 2);
+    let ttl = Duration::from_secs(30);
+    // Absent (a coordination restart lost it, or it expired): a refresh writes it back.
+    assert!(a.refresh_presence(p, "a", ttl).await.expect("refresh"));
+    assert_eq!(b.get_presence(p).await.expect("get").as_deref(), Some("a"));
+    // Its own: rewritten, with a new expiry.
+    assert!(
+        a.refresh_presence(p, "a", Duration::from_millis(400))
+            .await
+            .expect("own")
+    );
+    assert!(a.refresh_presence(p, "a", ttl).await.expect("own"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        b.get_presence(p).await.expect("get").as_deref(),
+        Some("a"),
+        "expiry renewed"
+    );
+    // The player logged in on another instance meanwhile: a stale refresh changes nothing.
+    b.set_presence(p, "b", ttl).await.expect("move");
+    assert!(
+        !a.refresh_presence(p, "a", ttl)
+            .await
+            .expect("stale refresh")
+    );
+    assert_eq!(a.get_presence(p).await.expect("get").as_deref(), Some("b"));
+    // Another instance's expired entry is free again.
+    b.set_presence(p, "b", Duration::from_millis(300))
+        .await
+        .expect("short");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(a.refresh_presence(p, "a", ttl).await.expect("after expiry"));
+    assert_eq!(b.get_presence(p).await.expect("get").as_deref(), Some("a"));
+    assert!(a.clear_presence(p, "a").await.expect("clear"));
 }
 
 async fn lock_is_exclusive_token_guarded_and_expires(h: CoordHarness) {
