@@ -127,7 +127,7 @@ pub struct WorldBridge {
     grants: Option<GrantDesk>,
     /// Commands held back from the last tick (see [`WorldBridge::before_tick`]); they go first
     /// next tick, in the order they came.
-    held: Vec<WorldInput>,
+    held_inputs: Vec<WorldInput>,
     /// March orders a tick takes on whose far route is not planned yet, at most.
     max_unplanned_routes: usize,
 }
@@ -164,7 +164,7 @@ impl WorldBridge {
                 queries: None,
                 map_watchers: None,
                 grants: None,
-                held: Vec::new(),
+                held_inputs: Vec::new(),
                 max_unplanned_routes: DEFAULT_UNPLANNED_ROUTES_PER_TICK,
             },
             WorldSender { inbox },
@@ -180,7 +180,7 @@ impl WorldBridge {
 
     /// Commands held back for the next tick (their routes are being planned).
     pub fn held_commands(&self) -> usize {
-        self.held.len()
+        self.held_inputs.len()
     }
 
     /// Sends each tick's battle and scout reports to the mail service.
@@ -262,18 +262,18 @@ impl WorldBridge {
     /// later commands while their routes are planned ([`crate::route_admission`]).
     pub fn before_tick(&mut self, kingdom: &mut Kingdom) {
         let mut inputs = std::mem::take(&mut self.inputs);
-        inputs.append(&mut self.held);
+        inputs.append(&mut self.held_inputs);
         {
             let mut inbox = lock(&self.inbox);
             inbox.drain(&mut inputs);
             self.stats = inbox.stats();
         }
-        if !self.refuse_commands {
+        if self.refusal.is_none() {
             let to_plan = hold_unplanned(
                 kingdom,
                 &mut inputs,
                 self.max_unplanned_routes,
-                &mut self.held,
+                &mut self.held_inputs,
             );
             self.prefetch.plan_first(to_plan);
         }

@@ -360,8 +360,7 @@ async fn epoch_bump_races_with_writes_without_lost_fencing(h: StoreHarness) {
             {
                 let _ = tx.send(());
             }
-            if first_rejected.is_some_and(|r| i >= r + 20) || std::time::Instant::now() > give_up
-            {
+            if first_rejected.is_some_and(|r| i >= r + 20) || std::time::Instant::now() > give_up {
                 break;
             }
             tokio::task::yield_now().await;
