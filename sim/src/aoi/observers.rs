@@ -27,7 +27,7 @@
 //! 4. the deltas become one [`DeltaBatch`]: each entering object's view and each update is held
 //!    once, observers list indices into them.
 //!
-//! Steps 2 and 3 are data-parallel over observers (rayon) once there are enough of them; each
+//! Steps 2 and 3 are data-parallel over observers (rayon) once there is enough work; each
 //! observer's result depends only on its own state and the shared indexes, and outputs are sorted
 //! by id, so the deltas are the same on any number of threads.
 
@@ -43,8 +43,13 @@ use super::view::{
 use crate::config::AoiConfig;
 use crate::types::{ObjectId, TilePos};
 
-/// Below this many observers to visit, a step stays on the calling thread.
-const PARALLEL_MIN: usize = 1024;
+/// Below this much work (in candidate pairs, a viewport move counted as [`MOVE_WORK`] pairs), a
+/// step stays on the calling thread: handing it to rayon costs more than it saves.
+const PARALLEL_MIN_WORK: usize = 4096;
+
+/// A viewport move's cost in candidate pairs (a strip or whole-view query: tens of µs against
+/// tens of ns per pair).
+const MOVE_WORK: usize = 1000;
 
 /// "None" in the packed `u32` fields below.
 const NONE: u32 = u32::MAX;
@@ -1092,7 +1097,8 @@ impl Observers {
             self.move_cursor = next_cursor % n.max(1);
             self.moves_deferred += (waiting - moved.len()) as u64;
         }
-        if work.len() >= PARALLEL_MIN {
+        let units = pairs.len() + moved.len() * MOVE_WORK;
+        if work.len() > 1 && units >= PARALLEL_MIN_WORK {
             work.par_iter_mut()
                 .for_each_init(Scratch::default, |s, (o, g, m)| ctx.refresh(o, g, *m, s));
         } else {
