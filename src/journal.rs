@@ -113,6 +113,15 @@ impl TickJournal {
     /// On an error the tick's record is not lost: it waits (in memory, in order) and the next
     /// call tries again; see [`TickJournal::failing`] and [`TickJournal::durable_through`].
     pub fn commit(&mut self, kingdom: &mut Kingdom) -> Result<bool, JournalError> {
+        self.seal(kingdom);
+        self.write_waiting()
+    }
+
+    /// The first half of [`TickJournal::commit`]: closes the record of the tick being run (its
+    /// inputs, and on checkpoint ticks the world's hash, so it must be called once the tick's
+    /// world state is final — after Simulate; the Interest phase changes no hashed state) and
+    /// queues it behind any waiting records. Cheap except on checkpoint ticks.
+    pub fn seal(&mut self, kingdom: &mut Kingdom) {
         let tick = kingdom.tick_count();
         let every = self.settings.hash_every_ticks;
         // While behind or failing, hash-only records are skipped: they add bytes, not inputs.
@@ -126,6 +135,12 @@ impl TickJournal {
                 inputs: std::mem::take(&mut self.inputs),
             });
         }
+    }
+
+    /// The second half of [`TickJournal::commit`]: appends the waiting records in order and
+    /// makes them durable (the `fdatasync`). Needs no world, so the tick thread runs it on a
+    /// helper thread while the Interest phase runs. Returns whether a record was written.
+    pub fn write_waiting(&mut self) -> Result<bool, JournalError> {
         let mut wrote = false;
         while let Some(record) = self.waiting.front_mut() {
             self.writer.append(record)?;

@@ -208,28 +208,52 @@ pub fn run_ticks(
             metrics.observe_inbox(&b.inbox_stats());
             metrics.observe_system("bridge_inbox", started.elapsed());
         }
-        for phase in TickPhase::ALL {
-            let t = Instant::now();
-            kingdom.run_phase(phase);
-            metrics
-                .phase_seconds
-                .with_label_values(&[phase.name()])
-                .observe(t.elapsed().as_secs_f64());
-        }
+        // The tick's journal record is closed once its world state is final (after Simulate)
+        // and made durable on a helper thread while the Interest phase runs: the `fdatasync`
+        // overlaps the AOI instead of adding to the tick. Results still wait for it (the join
+        // below comes before `after_tick`).
+        let mut committed = None;
+        std::thread::scope(|scope| {
+            let mut writer = None;
+            let mut to_commit = journal.as_deref_mut();
+            for phase in TickPhase::ALL {
+                if phase == TickPhase::Interest
+                    && let Some(j) = to_commit.take()
+                {
+                    j.seal(kingdom);
+                    writer = Some(scope.spawn(move || {
+                        let t = Instant::now();
+                        (j.write_waiting(), t.elapsed())
+                    }));
+                }
+                let t = Instant::now();
+                kingdom.run_phase(phase);
+                metrics
+                    .phase_seconds
+                    .with_label_values(&[phase.name()])
+                    .observe(t.elapsed().as_secs_f64());
+            }
+            if let Some(w) = writer {
+                committed = Some(w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+        });
         if let Some(j) = journal.as_deref_mut() {
-            let t = Instant::now();
             let tick = kingdom.tick_count();
-            match j.commit(kingdom) {
-                Ok(wrote) => {
+            let committed = committed.unwrap_or_else(|| {
+                let t = Instant::now();
+                (j.commit(kingdom), t.elapsed())
+            });
+            match committed {
+                (Ok(wrote), spent) => {
                     if wrote {
                         metrics
                             .phase_seconds
                             .with_label_values(&["journal"])
-                            .observe(t.elapsed().as_secs_f64());
+                            .observe(spent.as_secs_f64());
                     }
                     JournalOutage::ended(&mut outage, tick);
                 }
-                Err(e) => {
+                (Err(e), _) => {
                     // The tick's record waits in memory and is retried next tick; its results
                     // are held back until it is durable (see `crate::journal`).
                     metrics.journal_write_failures.inc();
