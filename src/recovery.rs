@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dominion_persistence::journal::{ConfigBlobs, scan};
-use dominion_persistence::{KingdomId, Migrations, Store, WorldMetaRecord, load_record};
+use dominion_persistence::{KingdomId, Migrations, Store};
 use dominion_sim::Kingdom;
 use dominion_sim::config::Assets;
 
-use crate::persist::load_world;
+use crate::persist::load_world_fixing;
 use crate::replay::{ReplayConfigs, apply_record};
 
 /// What recovery did.
@@ -78,6 +78,7 @@ pub async fn recover(
     seed: u64,
     assets: Arc<Assets>,
     journal_dir: &Path,
+    fixes: &mut dominion_persistence::WriteBatch,
 ) -> anyhow::Result<Recovered> {
     let journal = scan(journal_dir, true).context("reading the tick journal")?;
     let torn_bytes = journal.torn.as_ref().map(|(path, offset, dropped, why)| {
@@ -94,14 +95,11 @@ pub async fn recover(
     configs.insert(assets.clone());
 
     let mut loaded_ids = std::collections::BTreeSet::new();
-    let state = load_world(store, migrations, kingdom_id)
+    let state = load_world_fixing(store, migrations, kingdom_id, fixes)
         .await
         .context("loading the kingdom from the store")?;
     let (mut kingdom, loaded) = match state {
-        Some(state) => {
-            let meta = load_record::<WorldMetaRecord>(store, migrations, kingdom_id, "world")
-                .await?
-                .context("the world meta vanished while loading")?;
+        Some((state, meta)) => {
             let pending = journal.records.iter().any(|r| r.tick > state.meta.tick);
             let run_on = match saved_config(&mut configs, &meta.config_version)? {
                 Some(a) => a,

@@ -11,7 +11,8 @@ use anyhow::Context;
 
 use dominion_net::transport::{Server, ServerOptions};
 use dominion_persistence::{
-    CoordinationConfig, KingdomId, Migrations, StoreConfig, open_mail_store,
+    CoordinationConfig, KingdomId, Migrations, Store, StoreConfig, StoreError, WriteBatch,
+    open_mail_store,
 };
 
 use crate::admin::{self, AdminContext, AdminOptions};
@@ -176,9 +177,17 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
     tracing::info!(store = %store_cfg.redacted(), coordination = %coord_cfg.redacted(), "persistence ready");
 
-    // The world: the last save (or a new world from the seed), then the journal replayed on it.
-    // Taking the kingdom's epoch fences out any older instance still writing.
+    // The owner epoch first, with a compare-and-set e -> e+1 before anything is read: an older
+    // instance is fenced from here on, and of two starts racing on one kingdom exactly one wins;
+    // the loser stops before it has read (or written) anything.
     let kingdom_id = KingdomId(u32::from(opts.server_id));
+    let epoch = runtime
+        .block_on(take_epoch(store.as_ref(), kingdom_id))
+        .context("taking the kingdom's owner epoch")?;
+    tracing::info!(epoch, "owner epoch taken");
+    // The world: the last save (or a new world from the seed), then the journal replayed on it.
+    // Data fixes run in memory; the migrated documents are written below, fenced by the epoch.
+    let mut fixes = WriteBatch::new(kingdom_id);
     let migrations = Arc::new(Migrations::builtin());
     let started = Instant::now();
     let assets = Arc::new(assets);
@@ -193,6 +202,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     opts.seed,
                     assets.clone(),
                     &settings.dir,
+                    &mut fixes,
                 ))
                 .context("recovering the kingdom (last save + journal)")?;
             tracing::info!(
@@ -233,6 +243,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 kingdom_id,
                 opts.seed,
                 assets.clone(),
+                &mut fixes,
             ))
             .map(|(k, loaded)| (k, loaded, None))
             .context("loading the kingdom from the store")?,
@@ -279,9 +290,17 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     metrics
         .config_version
         .set(i64::from(kingdom.config().version));
-    let epoch = runtime
-        .block_on(store.bump_epoch(kingdom_id))
-        .context("taking the kingdom's owner epoch")?;
+    if !fixes.is_empty() {
+        let n = fixes.len();
+        runtime
+            .block_on(store.apply(epoch, &fixes))
+            .context("writing the data-fixed documents back under the new epoch")?;
+        tracing::info!(
+            documents = n,
+            epoch,
+            "data fix: migrated documents written back"
+        );
+    }
     let save_interval_ticks = (opts.save_interval.as_secs_f64()
         * f64::from(kingdom.config().assets.world.tick_hz))
     .ceil()
@@ -491,6 +510,23 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(last_tick, "stopped: {reason}");
     println!("dominion: stopped after tick {last_tick} ({reason})");
     Ok(())
+}
+
+/// Reads the kingdom's owner epoch `e` and takes `e + 1` with a compare-and-set. When another
+/// instance moved the epoch in between, the start fails with what happened and what to do.
+async fn take_epoch(store: &dyn Store, kingdom: KingdomId) -> anyhow::Result<u64> {
+    let seen = store.current_epoch(kingdom).await?;
+    match store.take_epoch(kingdom, seen).await {
+        Ok(epoch) => Ok(epoch),
+        Err(StoreError::StaleEpoch { current, .. }) => anyhow::bail!(
+            "lost the race for kingdom {}'s owner epoch: it was {seen} when this instance \
+             started and another instance took {current} before this one could; that instance \
+             owns the kingdom now, so this one read nothing and does not start (stop the \
+             other instance first)",
+            kingdom.0
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Binds the admin API (see [`crate::admin`]) and runs it on the runtime until shutdown.

@@ -71,6 +71,6 @@ pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
 pub use sqlite::SqliteStore;
 pub use store::{
     Snapshot, SnapshotManifest, SnapshotPart, Store, WriteBatch, get_or_create_account,
-    load_record, load_records,
+    load_record, load_record_fixing, load_records, load_records_fixing,
 };
 pub use tickets::{TicketRecipients, TicketRecord, TicketStatus};

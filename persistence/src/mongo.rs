@@ -418,6 +418,58 @@ impl Store for MongoStore {
         }
     }
 
+    async fn take_epoch(&self, kingdom: KingdomId, expected: u64) -> Result<u64, StoreError> {
+        if expected >= i64::MAX as u64 {
+            return Err(StoreError::Invalid(format!(
+                "epoch {expected} cannot be taken: out of range"
+            )));
+        }
+        let next = expected + 1;
+        let id = i64::from(kingdom.0);
+        let won = if expected == 0 {
+            // Never owned: the first owner creates the epoch document; a racer's insert of the
+            // same _id fails with a duplicate key. A document left at epoch 0 is taken by update.
+            match self
+                .coll(EPOCHS)
+                .insert_one(doc! { "_id": id, "epoch": next as i64 })
+                .await
+            {
+                Ok(_) => true,
+                Err(e) if is_duplicate_key(&e) => {
+                    self.coll(EPOCHS)
+                        .update_one(
+                            doc! { "_id": id, "epoch": 0_i64 },
+                            doc! { "$set": { "epoch": next as i64 } },
+                        )
+                        .await
+                        .map_err(|e| self.map_err("take epoch", e))?
+                        .modified_count
+                        == 1
+                }
+                Err(e) => return Err(self.map_err("take epoch", e)),
+            }
+        } else {
+            self.coll(EPOCHS)
+                .update_one(
+                    doc! { "_id": id, "epoch": expected as i64 },
+                    doc! { "$set": { "epoch": next as i64 } },
+                )
+                .await
+                .map_err(|e| self.map_err("take epoch", e))?
+                .modified_count
+                == 1
+        };
+        if won {
+            return Ok(next);
+        }
+        let current = self.current_epoch(kingdom).await?;
+        Err(StoreError::StaleEpoch {
+            kingdom,
+            held: expected,
+            current,
+        })
+    }
+
     async fn bump_epoch(&self, kingdom: KingdomId) -> Result<u64, StoreError> {
         for _ in 0..3 {
             let r = self

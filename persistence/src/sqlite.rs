@@ -320,6 +320,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn take_epoch(&self, kingdom: KingdomId, expected: u64) -> Result<u64, StoreError> {
+        if expected >= i64::MAX as u64 {
+            return Err(StoreError::Invalid(format!(
+                "epoch {expected} cannot be taken: out of range"
+            )));
+        }
+        self.run(true, "take epoch", move |c, url| {
+            let e = |e| map_err(url, "take epoch", e);
+            // The write lock first: the read and the set are one step for every process.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(e)?;
+            let current = read_epoch(&tx, kingdom).map_err(e)?;
+            if current != expected {
+                return Err(StoreError::StaleEpoch {
+                    kingdom,
+                    held: expected,
+                    current,
+                });
+            }
+            tx.execute(
+                "INSERT INTO kingdom_epochs(kingdom, epoch) VALUES (?1, ?2) \
+                 ON CONFLICT(kingdom) DO UPDATE SET epoch = excluded.epoch",
+                params![i64::from(kingdom.0), (expected + 1) as i64],
+            )
+            .map_err(e)?;
+            tx.commit().map_err(e)?;
+            Ok(expected + 1)
+        })
+        .await
+    }
+
     async fn bump_epoch(&self, kingdom: KingdomId) -> Result<u64, StoreError> {
         self.run(true, "bump epoch", move |c, url| {
             c.query_row(

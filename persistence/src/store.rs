@@ -414,7 +414,16 @@ pub trait Store: Send + Sync + 'static {
     /// fails with [`StoreError::StaleEpoch`] (`held` = `new_epoch`).
     async fn acquire_epoch(&self, kingdom: KingdomId, new_epoch: u64) -> Result<(), StoreError>;
 
-    /// Takes ownership with the current epoch + 1 and returns it.
+    /// Compare-and-set of the owner epoch: moves it from `expected` (0 = never owned) to
+    /// `expected + 1`, atomically, and returns the new epoch. When the epoch is no longer
+    /// `expected` (another instance took it in between), changes nothing and fails with
+    /// [`StoreError::StaleEpoch`] (`held` = `expected`, `current` = what the store holds).
+    /// `serve` calls it before it reads the world, so two starts racing on one kingdom end with
+    /// exactly one owner, and the loser has read nothing.
+    async fn take_epoch(&self, kingdom: KingdomId, expected: u64) -> Result<u64, StoreError>;
+
+    /// Takes ownership with the current epoch + 1 and returns it, unconditionally (tests and
+    /// tools; `serve` uses [`Store::take_epoch`]).
     async fn bump_epoch(&self, kingdom: KingdomId) -> Result<u64, StoreError>;
 
     /// Applies every upsert and delete of `batch` atomically, if `epoch` is the kingdom's
@@ -495,6 +504,46 @@ pub async fn load_records<R: Record>(
         );
     }
     Ok(out)
+}
+
+/// Loads every `R` of `kingdom`, migrating old documents in memory only: the migrated documents
+/// are added to `fixes` (to be written by the caller under its epoch, fenced like any save).
+pub async fn load_records_fixing<R: Record>(
+    store: &dyn Store,
+    migrations: &Migrations,
+    kingdom: KingdomId,
+    fixes: &mut WriteBatch,
+) -> Result<Vec<R>, StoreError> {
+    let docs = store.load_kingdom(R::COLLECTION, kingdom).await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for mut doc in docs {
+        if migrations.migrate(&mut doc)? {
+            out.push(doc.decode::<R>()?);
+            fixes.upsert_doc(doc)?;
+        } else {
+            out.push(doc.decode::<R>()?);
+        }
+    }
+    Ok(out)
+}
+
+/// Loads one `R` by key, migrating in memory like [`load_records_fixing`].
+pub async fn load_record_fixing<R: Record>(
+    store: &dyn Store,
+    migrations: &Migrations,
+    kingdom: KingdomId,
+    key: &str,
+    fixes: &mut WriteBatch,
+) -> Result<Option<R>, StoreError> {
+    let Some(mut doc) = store.get(R::COLLECTION, &doc_id(kingdom, key)).await? else {
+        return Ok(None);
+    };
+    let migrated = migrations.migrate(&mut doc)?;
+    let r = doc.decode::<R>()?;
+    if migrated {
+        fixes.upsert_doc(doc)?;
+    }
+    Ok(Some(r))
 }
 
 /// Loads one `R` by key, migrating (and writing back) like [`load_records`].

@@ -11,7 +11,7 @@ use std::time::Instant;
 use dominion_persistence::{
     FreeSlotsRecord, KingdomId, MapObjectRecord, MarchRecord, Migrations, PlayerRecord, SaveQueue,
     SaveQueueConfig, SaveStats, Store, StoreError, TerrainRecord, WorldMetaRecord, WriteBatch,
-    load_record, load_records,
+    load_record, load_record_fixing, load_records, load_records_fixing,
 };
 use dominion_sim::Kingdom;
 use dominion_sim::config::Assets;
@@ -35,7 +35,9 @@ pub enum LoadError {
     Missing(&'static str),
 }
 
-/// Loads the kingdom's world from the store; `None` if none was ever saved.
+/// Loads the kingdom's world from the store; `None` if none was ever saved. Documents of an older
+/// schema are migrated and written back at once (not fenced; tools and tests). `serve` uses
+/// [`load_world_fixing`] instead.
 pub async fn load_world(
     store: &dyn Store,
     migrations: &Migrations,
@@ -63,6 +65,43 @@ pub async fn load_world(
         marches,
     })
     .map(Some)
+    .map_err(LoadError::Inconsistent)
+}
+
+/// [`load_world`] that writes nothing: data fixes run in memory and the migrated documents are
+/// added to `fixes`, for the caller to write under the epoch it holds (a fenced batch), so a
+/// start that lost the epoch, or a standby, never writes a document. Also returns the world's
+/// meta record as stored (its config version).
+pub async fn load_world_fixing(
+    store: &dyn Store,
+    migrations: &Migrations,
+    kingdom: KingdomId,
+    fixes: &mut WriteBatch,
+) -> Result<Option<(WorldState, WorldMetaRecord)>, LoadError> {
+    let Some(meta) =
+        load_record_fixing::<WorldMetaRecord>(store, migrations, kingdom, "world", fixes).await?
+    else {
+        return Ok(None);
+    };
+    let terrain = load_record_fixing::<TerrainRecord>(store, migrations, kingdom, "terrain", fixes)
+        .await?
+        .ok_or(LoadError::Missing("the terrain"))?;
+    let free_slots =
+        load_record_fixing::<FreeSlotsRecord>(store, migrations, kingdom, "free_city_slots", fixes)
+            .await?
+            .ok_or(LoadError::Missing("the free city slots"))?;
+    let objects = load_records_fixing::<MapObjectRecord>(store, migrations, kingdom, fixes).await?;
+    let players = load_records_fixing::<PlayerRecord>(store, migrations, kingdom, fixes).await?;
+    let marches = load_records_fixing::<MarchRecord>(store, migrations, kingdom, fixes).await?;
+    world_from_records(StoredWorld {
+        meta: meta.clone(),
+        terrain,
+        free_slots,
+        objects,
+        players,
+        marches,
+    })
+    .map(|w| Some((w, meta)))
     .map_err(LoadError::Inconsistent)
 }
 
@@ -233,16 +272,18 @@ impl Persister {
 }
 
 /// Builds the kingdom: from the store if a world was saved there, else freshly generated.
-/// Returns the kingdom and whether it was loaded.
+/// Returns the kingdom and whether it was loaded; data fixes go to `fixes` (see
+/// [`load_world_fixing`]).
 pub async fn load_or_generate(
     store: &dyn Store,
     migrations: &Migrations,
     kingdom: KingdomId,
     seed: u64,
     assets: Arc<Assets>,
+    fixes: &mut WriteBatch,
 ) -> anyhow::Result<(Kingdom, bool)> {
-    match load_world(store, migrations, kingdom).await? {
-        Some(state) => {
+    match load_world_fixing(store, migrations, kingdom, fixes).await? {
+        Some((state, _meta)) => {
             let k = Kingdom::from_state(assets, state)?;
             Ok((k, true))
         }

@@ -24,6 +24,7 @@ per_store_backend!(
     corrupt_and_future_documents_are_named,
     accounts_get_one_id_per_openid,
     chunked_snapshot_round_trip,
+    racing_takes_of_the_epoch_leave_exactly_one_owner,
 );
 
 pub fn player(id: u64, food: u64) -> PlayerRecord {
@@ -720,4 +721,57 @@ async fn chunked_snapshot_round_trip(h: StoreHarness) {
             .1,
         snap2
     );
+}
+
+/// `take_epoch` is a compare-and-set: of several handles racing from the same epoch exactly one
+/// moves it, the others are told who holds it and change nothing; a stale expectation never
+/// moves it, and a loser's writes are fenced.
+async fn racing_takes_of_the_epoch_leave_exactly_one_owner(h: StoreHarness) {
+    let k = KingdomId(43);
+    let mut handles = vec![h.store.clone()];
+    for _ in 0..3 {
+        handles.push(h.reopen().await);
+    }
+    for round in 0..3u64 {
+        let results =
+            futures_util::future::join_all(handles.iter().map(|s| s.take_epoch(k, round))).await;
+        let won: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one winner, got {results:?}"
+        );
+        assert_eq!(results[won[0]].as_ref().ok(), Some(&(round + 1)));
+        for (i, r) in results.iter().enumerate() {
+            if i != won[0] {
+                match r {
+                    Err(StoreError::StaleEpoch { held, current, .. }) => {
+                        assert_eq!((*held, *current), (round, round + 1), "round {round}");
+                    }
+                    other => panic!("round {round}: loser got {other:?}"),
+                }
+            }
+        }
+        assert_eq!(h.store.current_epoch(k).await.expect("epoch"), round + 1);
+    }
+    // A stale expectation (behind or ahead) changes nothing.
+    for expected in [0, 2, 4, 99] {
+        assert!(matches!(
+            h.store.take_epoch(k, expected).await,
+            Err(StoreError::StaleEpoch { current: 3, .. })
+        ));
+    }
+    assert_eq!(h.store.current_epoch(k).await.expect("epoch"), 3);
+    // The winner writes; a writer with the previous epoch is fenced.
+    let mut b = WriteBatch::new(k);
+    b.upsert(player(1, 5));
+    h.store.apply(3, &b).await.expect("owner writes");
+    assert!(matches!(
+        h.store.apply(2, &b).await,
+        Err(StoreError::StaleEpoch {
+            held: 2,
+            current: 3,
+            ..
+        })
+    ));
 }
