@@ -9,6 +9,7 @@ pub mod assets;
 pub mod commands;
 pub mod datafix;
 pub mod driver;
+pub mod fence;
 pub mod gateway;
 pub mod grants;
 pub mod inbox;

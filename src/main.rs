@@ -92,6 +92,10 @@ enum Command {
         /// Seconds the final save at shutdown may take before the server gives up on it.
         #[arg(long, default_value_t = 30)]
         final_save_timeout_secs: u64,
+        /// Milliseconds between two checks of the kingdom's owner epoch in the store: once
+        /// another instance took it, this one stops (exit code 3) within about this long.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+        epoch_check_ms: u64,
         /// Seconds between two rewrites of online players' presence (its TTL is 300 s); also how
         /// long presence stays missing after the coordination service lost it.
         #[arg(long, default_value_t = 60)]
@@ -418,6 +422,7 @@ fn main() -> ExitCode {
             unplanned_routes_per_tick,
             presence_refresh_secs,
             final_save_timeout_secs,
+            epoch_check_ms,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -470,6 +475,7 @@ fn main() -> ExitCode {
                 max_token_lifetime: std::time::Duration::from_secs(max_token_lifetime_secs),
                 presence_refresh: std::time::Duration::from_secs(presence_refresh_secs.max(1)),
                 final_save_timeout: std::time::Duration::from_secs(final_save_timeout_secs),
+                epoch_check: std::time::Duration::from_millis(epoch_check_ms),
                 connection_slots: SlotLimits {
                     per_ip: max_connections_per_ip,
                     unauthenticated_per_ip: max_unauthenticated_per_ip,
@@ -489,7 +495,10 @@ fn main() -> ExitCode {
                     token_file: admin_token_file,
                 },
             }) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(dominion::tick_loop::Stop::Fenced) => {
+                    ExitCode::from(dominion::fence::EXIT_FENCED)
+                }
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
                     eprintln!("dominion: {e:#}");

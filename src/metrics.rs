@@ -63,6 +63,9 @@ pub struct Metrics {
     pub journal_failing: IntGauge,
     /// Failed attempts to append to the journal (each is retried the next tick).
     pub journal_write_failures: IntCounter,
+    /// 1 once another instance took the kingdom's owner epoch (this one stops; see
+    /// [`crate::fence`]), else 0.
+    pub fenced: IntGauge,
     /// Command results held back until their tick's inputs are durable.
     pub journal_held_results: IntGauge,
     /// Commands the gateway queued for the world.
@@ -190,6 +193,11 @@ impl Metrics {
                 "1 while tick records wait because the journal cannot be written",
             )
             .expect("static metric definition"),
+            fenced: IntGauge::new(
+                "fenced",
+                "1 once another instance took the kingdom's owner epoch (this one stops)",
+            )
+            .expect("static metric definition"),
             journal_write_failures: counter(
                 "journal_write_failures_total",
                 "Failed journal appends (each retried the next tick)",
@@ -275,6 +283,7 @@ impl Metrics {
             Box::new(m.save_last_success.clone()),
             Box::new(m.journal_failing.clone()),
             Box::new(m.journal_write_failures.clone()),
+            Box::new(m.fenced.clone()),
             Box::new(m.journal_held_results.clone()),
             Box::new(m.inbox_commands_queued.clone()),
             Box::new(m.inbox_refused.clone()),

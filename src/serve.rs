@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use dominion_net::proto::CloseCode;
 use dominion_net::transport::{Server, ServerOptions};
 use dominion_persistence::{
     CoordinationConfig, KingdomId, Migrations, Store, StoreConfig, StoreError, WriteBatch,
@@ -17,6 +18,7 @@ use dominion_persistence::{
 
 use crate::admin::{self, AdminContext, AdminOptions};
 use crate::assets::load_dir;
+use crate::fence::{Fence, set_journal_aside, watch_owner_epoch};
 use crate::gateway::Gateway;
 use crate::grants::GrantDesk;
 use crate::inbox::InboxLimits;
@@ -85,13 +87,16 @@ pub struct ServeOptions {
     pub journal: Option<JournalSettings>,
     /// The admin API's address and tokens.
     pub admin: AdminOptions,
+    /// How often the store's owner epoch is checked (see [`crate::fence`]).
+    pub epoch_check: std::time::Duration,
 }
 
 /// How long the store may take to answer its first ping at start.
 const STORE_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Runs the server until `--ticks` is reached or a shutdown signal arrives.
-pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+/// Runs the server until `--ticks` is reached, a shutdown signal arrives or another instance
+/// takes the kingdom; says which.
+pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
     // Login settings first: a server that would run open on the network never starts.
     let auth = AuthSettings {
         secret: opts.auth_secret.clone(),
@@ -109,6 +114,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     })?;
     std::fs::create_dir_all(&opts.data)
         .with_context(|| format!("creating data folder {}", opts.data.display()))?;
+    // One server per data folder: two would append to one journal and overwrite each other's
+    // certificate files. Held until this function returns.
+    let _data_lock = lock_data_folder(&opts.data)?;
     tracing::info!(assets = %opts.assets.display(), "{}", assets.summary());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -323,6 +331,17 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         gather_ms = save_started.elapsed().as_millis() as u64,
         "persistence enabled; first save queued"
     );
+    // From here on another instance may take the kingdom: notice it and stop.
+    let fence = Fence::new();
+    runtime.spawn(watch_owner_epoch(
+        store.clone(),
+        kingdom_id,
+        epoch,
+        persister.stats(),
+        fence.clone(),
+        opts.epoch_check,
+        shutdown_rx.clone(),
+    ));
 
     // Network: the QUIC server, the gateway task and the tick thread's bridge.
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
@@ -427,6 +446,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
     let tick_metrics = metrics.clone();
     let tick_stop = stop.clone();
+    let tick_fence = fence.clone();
     let limit = opts.ticks;
     let mut persister = persister;
     let tick_thread = std::thread::Builder::new()
@@ -437,6 +457,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 &tick_metrics,
                 &reload_rx,
                 &tick_stop,
+                &tick_fence,
                 limit,
                 Some(&mut bridge),
                 Some(&mut persister),
@@ -453,6 +474,17 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mut persister = persister;
     let save_stats = persister.stats();
     let durable = persister.durable_tick();
+    if why == Stop::Fenced {
+        return Ok(stop_fenced(
+            runtime,
+            server,
+            &fence,
+            epoch,
+            last_tick,
+            opts.journal.as_ref(),
+            shutdown_tx,
+        ));
+    }
     let final_save = runtime.block_on(async {
         tokio::time::timeout(opts.final_save_timeout, persister.shutdown(&mut kingdom)).await
     });
@@ -505,11 +537,95 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let reason = match why {
         Stop::TickLimit => "tick limit reached",
-        Stop::Requested => "shutdown requested",
+        Stop::Requested | Stop::Fenced => "shutdown requested",
     };
     tracing::info!(last_tick, "stopped: {reason}");
     println!("dominion: stopped after tick {last_tick} ({reason})");
-    Ok(())
+    Ok(why)
+}
+
+/// The end of an instance another one took the kingdom from: no final save (the store would
+/// refuse it), every session closed with `CloseCode::FENCED`, the journal set aside so a later
+/// start here never replays it onto the new owner's saves, and a `FENCED` line that says what
+/// happened. Report mail still queued is dropped: it may tell of ticks the new owner never
+/// loaded.
+fn stop_fenced(
+    runtime: tokio::runtime::Runtime,
+    server: Server,
+    fence: &Fence,
+    epoch: u64,
+    last_tick: u64,
+    journal: Option<&JournalSettings>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+) -> Stop {
+    let why = fence
+        .why()
+        .unwrap_or_else(|| "another instance took the kingdom".to_owned());
+    runtime.block_on(server.shutdown_with(
+        CloseCode::FENCED,
+        "this server no longer owns the kingdom: reconnect",
+        std::time::Duration::from_secs(2),
+    ));
+    let _ = shutdown_tx.send(true);
+    let journal = match journal.filter(|j| j.dir.exists()) {
+        None => String::new(),
+        Some(j) => match set_journal_aside(&j.dir, epoch) {
+            Ok(to) => format!(
+                "; its journal was moved to {} and is never replayed",
+                to.display()
+            ),
+            Err(e) => {
+                tracing::error!("moving the fenced journal {} aside: {e}", j.dir.display());
+                format!(
+                    "; moving its journal {} aside failed ({e}): remove it before starting here                      again",
+                    j.dir.display()
+                )
+            }
+        },
+    };
+    let msg = format!(
+        "FENCED at tick {last_tick}: {why}; this instance (epoch {epoch}) stopped without \
+         acknowledging that tick or saving{journal}"
+    );
+    tracing::error!("{msg}");
+    println!("dominion: {msg}");
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Stop::Fenced
+}
+
+/// Takes an exclusive lock on `<data>/dominion.lock` (released when the file is dropped, or
+/// when the process dies), or says which process holds it.
+fn lock_data_folder(data: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::Write;
+    let path = data.join("dominion.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "the data folder {} is in use by another dominion serve ({}); give each \
+                 instance its own --data",
+                data.display(),
+                match holder.trim() {
+                    "" => "process unknown".to_owned(),
+                    pid => format!("pid {pid}"),
+                }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 /// Reads the kingdom's owner epoch `e` and takes `e + 1` with a compare-and-set. When another

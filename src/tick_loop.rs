@@ -14,6 +14,7 @@ use dominion_persistence::journal::JournalInput;
 
 use crate::commands::{journal_unavailable, saving_behind};
 use crate::driver::{Pace, TickDriver};
+use crate::fence::Fence;
 use crate::journal::TickJournal;
 use crate::metrics::Metrics;
 use crate::persist::Persister;
@@ -29,6 +30,9 @@ pub enum Stop {
     TickLimit,
     /// Shutdown requested (Ctrl-C, SIGTERM).
     Requested,
+    /// Another instance took the kingdom (see [`crate::fence`]): the last tick's results were
+    /// not sent.
+    Fenced,
 }
 
 /// How often a journal that keeps failing is reported again.
@@ -115,14 +119,16 @@ const PLAN_AHEAD_BATCH: usize = 16;
 /// How often the waiting tick thread looks for new orders to plan ahead.
 const PLAN_AHEAD_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Runs ticks until `limit` ticks have run or `stop` is set. With a journal, each tick's inputs
-/// are made durable after the tick runs and before its results are sent.
+/// Runs ticks until `limit` ticks have run, `stop` is set or `fence` trips. With a journal, each
+/// tick's inputs are made durable after the tick runs and before its results are sent; a fence
+/// tripped by then keeps them from being sent at all.
 #[allow(clippy::too_many_arguments)]
 pub fn run_ticks(
     kingdom: &mut Kingdom,
     metrics: &Metrics,
     reloads: &mpsc::Receiver<Reload>,
     stop: &Arc<AtomicBool>,
+    fence: &Fence,
     limit: Option<u64>,
     mut bridge: Option<&mut WorldBridge>,
     mut persist: Option<&mut Persister>,
@@ -143,7 +149,10 @@ pub fn run_ticks(
         .insert_resource(SystemTimes::new(Instant::now));
     update_entity_gauges(kingdom, metrics);
     loop {
-        let why = if stop.load(Ordering::Relaxed) {
+        let why = if fence.is_tripped() {
+            metrics.fenced.set(1);
+            Some(Stop::Fenced)
+        } else if stop.load(Ordering::Relaxed) {
             Some(Stop::Requested)
         } else if limit.is_some_and(|n| ran >= n) {
             Some(Stop::TickLimit)
@@ -295,6 +304,12 @@ pub fn run_ticks(
         sync_counter(&metrics.ticks_late, driver.late_ticks);
         sync_counter(&metrics.ticks_skipped, driver.skipped_ticks);
         let events = kingdom.drain_events();
+        // Fenced while this tick ran: its results (and anything after) are never acknowledged,
+        // and nothing more is saved.
+        if fence.is_tripped() {
+            metrics.fenced.set(1);
+            return Stop::Fenced;
+        }
         if let Some(b) = bridge.as_deref_mut() {
             let t = Instant::now();
             b.after_tick(kingdom, &events);

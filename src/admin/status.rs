@@ -19,6 +19,7 @@ pub async fn status(State(ctx): State<AdminContext>) -> Json<Value> {
         "kingdom": ctx.kingdom,
         "instance_id": ctx.instance_id,
         "owner_epoch": ctx.epoch,
+        "fenced": ctx.metrics.fenced.get() == 1,
         "tick": ctx.tick.load(Ordering::Relaxed),
         "tick_hz": ctx.metrics.status.tick_hz(),
         "tick_time_ms": {

@@ -8,6 +8,7 @@ mod crash_recovery;
 mod exact_restore;
 mod failing_deps;
 mod fair_inbox;
+mod fencing;
 mod grant_soak;
 mod grants;
 mod hostile_clients;

@@ -154,8 +154,11 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    /// Kills the child and reaps it, so that what it held (its data folder's lock, its ports)
+    /// is free when the drop returns.
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -50,6 +50,10 @@ impl CloseCode {
     pub const LOGIN_TIMEOUT: CloseCode = CloseCode(5);
     /// The client kept sending far above its rate limit.
     pub const FLOODING: CloseCode = CloseCode(6);
+    /// The server no longer owns the kingdom: another instance took its owner epoch. Nothing
+    /// this server did after that was acknowledged; reconnect (to the kingdom's address) and
+    /// resend what was not answered.
+    pub const FENCED: CloseCode = CloseCode(7);
 }
 
 /// Settings of the protocol core for one session.

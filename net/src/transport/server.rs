@@ -372,15 +372,21 @@ fn enqueue(
 }
 
 /// Closes the sessions with the most bytes waiting until the process total would be back under
-/// three quarters of its bound. Their queues are dropped as their connections end.
+/// three quarters of its bound. Their queues are dropped as their connections end; bytes still
+/// held by sessions already closed this way count as freed, so a client that keeps up is not
+/// closed for memory that is on its way out.
 fn shed_slowest(counters: &Counters, reg: &Registry, budget: &OutboundBudget) {
-    let (excess, used, max) = (budget.excess(), budget.used(), budget.max());
-    let queued = reg
-        .sessions
-        .iter()
-        .filter(|(_, e)| !e.out.bytes.is_shed())
-        .map(|(&id, e)| (id, e.out.bytes.get()))
-        .collect();
+    let (used, max) = (budget.used(), budget.max());
+    let mut leaving = 0;
+    let mut queued = Vec::new();
+    for (&id, e) in reg.sessions.iter() {
+        if e.out.bytes.is_shed() {
+            leaving += e.out.bytes.get();
+        } else {
+            queued.push((id, e.out.bytes.get()));
+        }
+    }
+    let excess = budget.excess().saturating_sub(leaving);
     for id in pick_slowest(queued, excess) {
         let Some(entry) = reg.sessions.get(&id) else {
             continue;
@@ -777,22 +783,22 @@ impl Server {
     /// Stops accepting, kicks every session with `reason` ([`Kick`] code and QUIC close code
     /// [`CloseCode::SHUTDOWN`]), waits up to `grace` for them to go, then closes the endpoint.
     pub async fn shutdown(self, reason: &str, grace: Duration) {
+        self.shutdown_with(CloseCode::SHUTDOWN, reason, grace).await;
+    }
+
+    /// [`Server::shutdown`] with another close code (e.g. [`CloseCode::FENCED`]): every session
+    /// gets a `Kick` with `code` and is closed with it.
+    pub async fn shutdown_with(self, code: CloseCode, reason: &str, grace: Duration) {
         self.endpoint.set_server_config(None);
         let handle = self.handle();
         for id in handle.sessions() {
-            let _ = handle.kick_and_close(
-                id,
-                CloseCode::SHUTDOWN.0 as u16,
-                reason.to_string(),
-                CloseCode::SHUTDOWN,
-            );
+            let _ = handle.kick_and_close(id, code.0 as u16, reason.to_string(), code);
         }
         let deadline = Instant::now() + grace;
         while handle.session_count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.endpoint
-            .close(CloseCode::SHUTDOWN.0.into(), close_reason(reason));
+        self.endpoint.close(code.0.into(), close_reason(reason));
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
     }
 }
