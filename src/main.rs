@@ -96,6 +96,12 @@ enum Command {
         /// another instance took it, this one stops (exit code 3) within about this long.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
         epoch_check_ms: u64,
+        /// Run as a standby (rotation stage 1): a read-only copy of the kingdom as last saved,
+        /// serving clients on its own address for smoke tests. It takes no owner epoch and
+        /// writes nothing: saves are dropped and counted, no journal, no data-fix write-back,
+        /// no new accounts, no presence, mailboxes read-only.
+        #[arg(long)]
+        standby: bool,
         /// Seconds between two rewrites of online players' presence (its TTL is 300 s); also how
         /// long presence stays missing after the coordination service lost it.
         #[arg(long, default_value_t = 60)]
@@ -423,6 +429,7 @@ fn main() -> ExitCode {
             presence_refresh_secs,
             final_save_timeout_secs,
             epoch_check_ms,
+            standby,
             save_interval_ms,
             max_pending_commands_per_session,
             max_pending_commands,
@@ -452,7 +459,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let journal = (!no_journal).then(|| JournalSettings {
+            let journal = (!no_journal && !standby).then(|| JournalSettings {
                 hash_every_ticks: journal_hash_every,
                 // Positive and finite (checked by `parse_mib`); `as` saturates.
                 max_bytes: (journal_max_mib * f64::from(1u32 << 20)) as u64,
@@ -476,6 +483,7 @@ fn main() -> ExitCode {
                 presence_refresh: std::time::Duration::from_secs(presence_refresh_secs.max(1)),
                 final_save_timeout: std::time::Duration::from_secs(final_save_timeout_secs),
                 epoch_check: std::time::Duration::from_millis(epoch_check_ms),
+                standby,
                 connection_slots: SlotLimits {
                     per_ip: max_connections_per_ip,
                     unauthenticated_per_ip: max_unauthenticated_per_ip,

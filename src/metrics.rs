@@ -66,6 +66,10 @@ pub struct Metrics {
     /// 1 once another instance took the kingdom's owner epoch (this one stops; see
     /// [`crate::fence`]), else 0.
     pub fenced: IntGauge,
+    /// 1 on a standby (`serve --standby`: a read-only copy that writes nothing), else 0.
+    pub standby: IntGauge,
+    /// Save batches a standby gathered and dropped unwritten.
+    pub save_dropped: IntGauge,
     /// Command results held back until their tick's inputs are durable.
     pub journal_held_results: IntGauge,
     /// Commands the gateway queued for the world.
@@ -198,6 +202,16 @@ impl Metrics {
                 "1 once another instance took the kingdom's owner epoch (this one stops)",
             )
             .expect("static metric definition"),
+            standby: IntGauge::new(
+                "standby",
+                "1 on a standby instance (a read-only copy that writes nothing), else 0",
+            )
+            .expect("static metric definition"),
+            save_dropped: IntGauge::new(
+                "save_batches_dropped",
+                "Save batches a standby gathered and dropped unwritten",
+            )
+            .expect("static metric definition"),
             journal_write_failures: counter(
                 "journal_write_failures_total",
                 "Failed journal appends (each retried the next tick)",
@@ -284,6 +298,8 @@ impl Metrics {
             Box::new(m.journal_failing.clone()),
             Box::new(m.journal_write_failures.clone()),
             Box::new(m.fenced.clone()),
+            Box::new(m.standby.clone()),
+            Box::new(m.save_dropped.clone()),
             Box::new(m.journal_held_results.clone()),
             Box::new(m.inbox_commands_queued.clone()),
             Box::new(m.inbox_refused.clone()),
@@ -312,6 +328,7 @@ impl Metrics {
         self.save_batches
             .set(s.batches_written.load(Relaxed) as i64);
         self.save_failures.set(s.failures.load(Relaxed) as i64);
+        self.save_dropped.set(s.dropped.load(Relaxed) as i64);
         self.save_failing.set(i64::from(s.failing.load(Relaxed)));
         self.save_last_success
             .set(s.last_success_unix_ms.load(Relaxed));

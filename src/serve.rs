@@ -89,6 +89,10 @@ pub struct ServeOptions {
     pub admin: AdminOptions,
     /// How often the store's owner epoch is checked (see [`crate::fence`]).
     pub epoch_check: std::time::Duration,
+    /// A standby (rotation stage 1): the kingdom as last saved, served without writing
+    /// anything — no owner epoch, saves dropped, no journal (`journal` must be `None`), no
+    /// data-fix write-back, no new accounts or presence, mailboxes read-only.
+    pub standby: bool,
 }
 
 /// How long the store may take to answer its first ping at start.
@@ -180,6 +184,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             store_cfg.redacted()
         ),
     }
+    // What saves need (MongoDB: transactions) is checked now, not found missing at the first
+    // save while the server already serves.
+    runtime
+        .block_on(store.check_capabilities())
+        .context("checking the store at start; not starting")?;
     let coord = runtime
         .block_on(coord_cfg.open())
         .with_context(|| format!("opening coordination {}", coord_cfg.redacted()))?;
@@ -189,10 +198,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
     // instance is fenced from here on, and of two starts racing on one kingdom exactly one wins;
     // the loser stops before it has read (or written) anything.
     let kingdom_id = KingdomId(u32::from(opts.server_id));
-    let epoch = runtime
-        .block_on(take_epoch(store.as_ref(), kingdom_id))
-        .context("taking the kingdom's owner epoch")?;
-    tracing::info!(epoch, "owner epoch taken");
+    let epoch = if opts.standby {
+        // A standby leaves the epoch alone: the owner keeps serving and saving beside it.
+        anyhow::ensure!(opts.journal.is_none(), "a standby keeps no journal");
+        let seen = runtime
+            .block_on(store.current_epoch(kingdom_id))
+            .context("reading the kingdom's owner epoch")?;
+        tracing::info!(owner_epoch = seen, "standby: the owner epoch is left alone");
+        seen
+    } else {
+        let epoch = runtime
+            .block_on(take_epoch(store.as_ref(), kingdom_id))
+            .context("taking the kingdom's owner epoch")?;
+        tracing::info!(epoch, "owner epoch taken");
+        epoch
+    };
+    metrics.standby.set(i64::from(opts.standby));
     // The world: the last save (or a new world from the seed), then the journal replayed on it.
     // Data fixes run in memory; the migrated documents are written below, fenced by the epoch.
     let mut fixes = WriteBatch::new(kingdom_id);
@@ -256,6 +277,14 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             .map(|(k, loaded)| (k, loaded, None))
             .context("loading the kingdom from the store")?,
     };
+    if opts.standby && !loaded {
+        anyhow::bail!(
+            "the store {} holds no saved world of kingdom {}: a standby serves a copy of a live \
+             kingdom's last save; start the owner instance first (or leave out --standby)",
+            store_cfg.redacted(),
+            kingdom_id.0
+        );
+    }
     // The world runs on the assets folder: a config changed while the server was down applies
     // at the first tick, as a reload (journaled like one).
     if kingdom.config().assets.digest != assets.digest {
@@ -298,7 +327,12 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
     metrics
         .config_version
         .set(i64::from(kingdom.config().version));
-    if !fixes.is_empty() {
+    if opts.standby && !fixes.is_empty() {
+        tracing::info!(
+            documents = fixes.len(),
+            "data fix: documents migrated in memory only (a standby writes nothing back)"
+        );
+    } else if !fixes.is_empty() {
         let n = fixes.len();
         runtime
             .block_on(store.apply(epoch, &fixes))
@@ -314,7 +348,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
     .ceil()
     .max(1.0) as u64;
     let save_started = Instant::now();
-    let persister = {
+    let persister = if opts.standby {
+        Persister::discard(kingdom_id, save_interval_ticks, &mut kingdom)
+    } else {
         let _guard = runtime.enter();
         Persister::start_after_replay(
             store.clone(),
@@ -329,19 +365,27 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         epoch,
         save_interval_ticks,
         gather_ms = save_started.elapsed().as_millis() as u64,
-        "persistence enabled; first save queued"
+        "{}",
+        if opts.standby {
+            "standby: saves are gathered and dropped"
+        } else {
+            "persistence enabled; first save queued"
+        }
     );
-    // From here on another instance may take the kingdom: notice it and stop.
+    // From here on another instance may take the kingdom: notice it and stop. A standby holds
+    // no epoch, so nothing can be taken from it.
     let fence = Fence::new();
-    runtime.spawn(watch_owner_epoch(
-        store.clone(),
-        kingdom_id,
-        epoch,
-        persister.stats(),
-        fence.clone(),
-        opts.epoch_check,
-        shutdown_rx.clone(),
-    ));
+    if !opts.standby {
+        runtime.spawn(watch_owner_epoch(
+            store.clone(),
+            kingdom_id,
+            epoch,
+            persister.stats(),
+            fence.clone(),
+            opts.epoch_check,
+            shutdown_rx.clone(),
+        ));
+    }
 
     // Network: the QUIC server, the gateway task and the tick thread's bridge.
     let mut net_opts = ServerOptions::new(opts.listen, opts.data.clone());
@@ -361,7 +405,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         coord.clone(),
         migrations.clone(),
         verifier,
-        LoginSettings::new(opts.server_id, instance_id.clone()),
+        LoginSettings {
+            standby: opts.standby,
+            ..LoginSettings::new(opts.server_id, instance_id.clone())
+        },
     ));
     runtime.spawn(keep_presence(
         login.clone(),
@@ -375,8 +422,14 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         .block_on(open_mail_store(&store_cfg))
         .with_context(|| format!("opening the mailboxes in {}", store_cfg.redacted()))?;
     // Claimed attachments go to the world through the grant desk, answered once saved.
-    let (grant_desk, grants) = GrantDesk::new();
-    bridge.set_grants(grant_desk);
+    // A standby has no grants: claims would write, and its mailboxes are read-only.
+    let grants = if opts.standby {
+        None
+    } else {
+        let (grant_desk, grants) = GrantDesk::new();
+        bridge.set_grants(grant_desk);
+        Some(grants)
+    };
     bridge.set_unplanned_route_limit(opts.unplanned_routes_per_tick);
     let (mail, _mail_task) = {
         let _guard = runtime.enter();
@@ -386,8 +439,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             migrations.clone(),
             kingdom_id,
             Some(server.handle()),
-            MailSettings::default(),
-            Some(grants),
+            MailSettings {
+                read_only: opts.standby,
+                ..MailSettings::default()
+            },
+            grants,
         )
     };
     bridge.set_mail(mail.clone());
@@ -402,6 +458,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         metrics: metrics.clone(),
         save: persister.stats(),
         epoch,
+        standby: opts.standby,
         instance_id,
         kingdom: kingdom_id.0,
         queries,
@@ -444,6 +501,15 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         opts.assets.display()
     );
 
+    if opts.standby {
+        println!(
+            "dominion: STANDBY: a read-only copy of kingdom {} as saved at tick {} (owner epoch \
+             {epoch}, left alone); nothing is written: saves dropped, no journal, no data-fix \
+             write-back, no new accounts, no presence, mailboxes read-only",
+            kingdom_id.0,
+            kingdom.tick_count()
+        );
+    }
     let tick_metrics = metrics.clone();
     let tick_stop = stop.clone();
     let tick_fence = fence.clone();
@@ -485,17 +551,27 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             shutdown_tx,
         ));
     }
-    let final_save = runtime.block_on(async {
-        tokio::time::timeout(opts.final_save_timeout, persister.shutdown(&mut kingdom)).await
-    });
+    let final_save = if opts.standby {
+        tracing::info!(
+            last_tick,
+            dropped = save_stats.dropped.load(Ordering::Relaxed),
+            "standby: nothing saved (save batches dropped)"
+        );
+        None
+    } else {
+        Some(runtime.block_on(async {
+            tokio::time::timeout(opts.final_save_timeout, persister.shutdown(&mut kingdom)).await
+        }))
+    };
     match final_save {
-        Ok(Ok(())) => tracing::info!(
+        None => {}
+        Some(Ok(Ok(()))) => tracing::info!(
             last_tick,
             took_ms = flush_started.elapsed().as_millis() as u64,
             "world saved"
         ),
-        Ok(Err(e)) => tracing::error!(last_tick, "final save failed: {e}"),
-        Err(_) => {
+        Some(Ok(Err(e))) => tracing::error!(last_tick, "final save failed: {e}"),
+        Some(Err(_)) => {
             // Dropping the save queue stops its writer; the journal still holds every input
             // acknowledged since the last durable save, so nothing acknowledged is lost.
             let pending = save_stats.queue_depth.load(Ordering::Relaxed);

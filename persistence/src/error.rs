@@ -49,6 +49,19 @@ pub enum StoreError {
         /// The epoch in the store (0 when no instance has ever acquired the kingdom).
         current: u64,
     },
+    /// The database answers but lacks something saves need (MongoDB without transactions: a
+    /// standalone server); `remedy` says what to do. Retrying does not help.
+    #[error("{backend} store at {url} cannot hold a kingdom: {reason}; {remedy}")]
+    Unsupported {
+        /// `"sqlite"` or `"mongodb"`.
+        backend: &'static str,
+        /// The store URL with any password removed.
+        url: String,
+        /// What is missing, with what the driver reported.
+        reason: String,
+        /// What the operator can do.
+        remedy: &'static str,
+    },
     /// A stored document could not be decoded.
     #[error("corrupt document {id} in collection {collection}: {reason}")]
     Corrupt {

@@ -70,7 +70,7 @@ pub use records::{
 pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
 pub use sqlite::SqliteStore;
 pub use store::{
-    Snapshot, SnapshotManifest, SnapshotPart, Store, WriteBatch, get_or_create_account,
-    load_record, load_record_fixing, load_records, load_records_fixing,
+    Snapshot, SnapshotManifest, SnapshotPart, Store, WriteBatch, find_account,
+    get_or_create_account, load_record, load_record_fixing, load_records, load_records_fixing,
 };
 pub use tickets::{TicketRecipients, TicketRecord, TicketStatus};

@@ -75,6 +75,12 @@ impl From<mongodb::error::Error> for TxnError {
     }
 }
 
+/// What to do about a MongoDB without transactions.
+pub const MONGO_TRANSACTIONS_REMEDY: &str = "MongoDB supports transactions only on a replica set \
+     or through mongos: start mongod with --replSet rs0 and run rs.initiate() once (a \
+     one-member replica set is enough), point --store at the replica set, or use the embedded \
+     sqlite:// store";
+
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(we)) => we.code == 11000,
@@ -382,6 +388,57 @@ impl Store for MongoStore {
             .await
             .map(|_| ())
             .map_err(|e| self.map_err("ping", e))
+    }
+
+    async fn check_capabilities(&self) -> Result<(), StoreError> {
+        // Transactions need a replica set member or mongos: the server's `hello` says which it
+        // is (drivers decide transaction support the same way).
+        let hello = self
+            .db
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(|e| self.map_err("hello", e))?;
+        let replica_set = hello.get_str("setName").ok();
+        let mongos = hello.get_str("msg").ok() == Some("isdbgrid");
+        if replica_set.is_none() && !mongos {
+            return Err(StoreError::Unsupported {
+                backend: BACKEND,
+                url: self.url.to_string(),
+                reason: "it is a standalone server (its hello names no replica set and it is not \
+                         mongos), and standalone MongoDB has no multi-document transactions, \
+                         which saves need (they are fenced by the owner epoch inside one)"
+                    .to_owned(),
+                remedy: MONGO_TRANSACTIONS_REMEDY,
+            });
+        }
+        // Then a real transaction with one read in it, so that a server that claims a replica
+        // set but refuses transactions is caught now too.
+        let trial = async {
+            let mut session = self.client.start_session().await?;
+            session.start_transaction().await?;
+            match self.read_epoch(KingdomId(0), Some(&mut session)).await {
+                Ok(_) => session.commit_transaction().await,
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    Err(e)
+                }
+            }
+        };
+        match trial.await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.map_err("transaction check", e) {
+                unavailable @ StoreError::Unavailable { .. } => Err(unavailable),
+                other => Err(StoreError::Unsupported {
+                    backend: BACKEND,
+                    url: self.url.to_string(),
+                    reason: format!(
+                        "a multi-document transaction failed ({other}); saves are fenced by \
+                         the owner epoch inside transactions"
+                    ),
+                    remedy: MONGO_TRANSACTIONS_REMEDY,
+                }),
+            },
+        }
     }
 
     async fn current_epoch(&self, kingdom: KingdomId) -> Result<u64, StoreError> {

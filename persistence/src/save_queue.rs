@@ -74,6 +74,9 @@ pub struct SaveStats {
     pub failing: AtomicBool,
     /// True once the store rejected this instance's epoch: the queue has stopped for good.
     pub fenced: AtomicBool,
+    /// Batches gathered and dropped unwritten: a standby (`dominion serve --standby`) writes
+    /// nothing, and counts here what it would have saved.
+    pub dropped: AtomicU64,
 }
 
 type Item = (u64, WriteBatch);

@@ -272,6 +272,11 @@ impl Store for SqliteStore {
         &self.url
     }
 
+    async fn check_capabilities(&self) -> Result<(), StoreError> {
+        // Transactions and the epoch check are SQLite's own; nothing can be missing.
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(false, "ping", |c, url| {
             c.query_row("SELECT count(*) FROM kingdom_epochs", [], |r| {

@@ -407,6 +407,11 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Checks, once at start, that the store can do what fenced saves need (for MongoDB:
+    /// multi-document transactions, which a standalone server refuses); fails with
+    /// [`StoreError::Unsupported`] saying what to do. SQLite always can.
+    async fn check_capabilities(&self) -> Result<(), StoreError>;
+
     /// The kingdom's owner epoch; 0 when no instance has acquired it yet.
     async fn current_epoch(&self, kingdom: KingdomId) -> Result<u64, StoreError>;
 
@@ -566,6 +571,22 @@ pub async fn load_record<R: Record>(
 /// Name of the user-id sequence of a server.
 pub fn user_sequence_name(server_id: u16) -> String {
     format!("user_id:{server_id}")
+}
+
+/// The player of the account behind `openid` on `server_id`, if it exists; never writes (a
+/// standby logs in only accounts the live instance created).
+pub async fn find_account(
+    store: &dyn Store,
+    migrations: &Migrations,
+    server_id: u16,
+    openid: &str,
+) -> Result<Option<PlayerId>, StoreError> {
+    let scope = KingdomId(u32::from(server_id));
+    Ok(
+        load_record::<AccountRecord>(store, migrations, scope, openid)
+            .await?
+            .map(|a| a.player),
+    )
 }
 
 /// Returns the player id of `openid` on `server_id`, allocating one from the server's user-id

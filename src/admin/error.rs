@@ -39,6 +39,9 @@ pub mod codes {
     pub const TICKET_CONFLICT: &str = "ticket_conflict";
     /// No ticket with this id (404).
     pub const TICKET_NOT_FOUND: &str = "ticket_not_found";
+    /// This instance is a standby (`serve --standby`): it writes nothing, so requests that
+    /// would (system mail, tickets) go to the owner instance (409).
+    pub const STANDBY: &str = "standby";
 }
 
 impl ApiError {
@@ -49,6 +52,18 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    /// 409 `standby`: `what` would write, and a standby writes nothing.
+    pub fn standby(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            codes::STANDBY,
+            format!(
+                "this instance is a standby (a read-only copy of the kingdom) and writes \
+                 nothing: {what} goes to the owner instance"
+            ),
+        )
     }
 
     /// 400 `bad_request`.

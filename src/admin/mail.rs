@@ -103,6 +103,9 @@ pub async fn send(
     State(ctx): State<AdminContext>,
     body: Result<Json<MailBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    if ctx.standby {
+        return Err(ApiError::standby("system mail"));
+    }
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if body.title.trim().is_empty() || body.title.len() > MAX_TITLE_BYTES {
         return Err(ApiError::bad_request(format!(

@@ -55,8 +55,11 @@ pub struct AdminContext {
     pub metrics: Metrics,
     /// The save queue's counters.
     pub save: Arc<SaveStats>,
-    /// This instance's owner epoch of the kingdom.
+    /// This instance's owner epoch of the kingdom (on a standby: the owner's epoch it saw at
+    /// start, not its own).
     pub epoch: u64,
+    /// True on a standby (`serve --standby`): requests that would write are refused.
+    pub standby: bool,
     /// This process's instance id.
     pub instance_id: String,
     /// The kingdom (server id).

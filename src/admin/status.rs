@@ -18,6 +18,7 @@ pub async fn status(State(ctx): State<AdminContext>) -> Json<Value> {
     Json(json!({
         "kingdom": ctx.kingdom,
         "instance_id": ctx.instance_id,
+        "role": if ctx.standby { "standby" } else { "owner" },
         "owner_epoch": ctx.epoch,
         "fenced": ctx.metrics.fenced.get() == 1,
         "tick": ctx.tick.load(Ordering::Relaxed),

@@ -117,6 +117,9 @@ pub async fn issue(
     Extension(operator): Extension<Operator>,
     body: Result<Json<TicketBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if ctx.standby {
+        return Err(ApiError::standby("issuing a ticket"));
+    }
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if body.title.trim().is_empty() || body.title.len() > MAX_TITLE_BYTES {
         return Err(ApiError::bad_request(format!(

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dominion_net::proto::ErrorCode;
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_persistence::{
-    CoordError, Coordination, Migrations, Store, StoreError, get_or_create_account,
+    CoordError, Coordination, Migrations, Store, StoreError, find_account, get_or_create_account,
 };
 use dominion_sim::types::PlayerId;
 
@@ -67,6 +67,12 @@ pub enum LoginError {
     /// The session vanished mid-login.
     #[error("session closed during login")]
     SessionGone,
+    /// A standby creates no accounts: this openid has none yet.
+    #[error(
+        "this server is a standby (a read-only copy of the kingdom) and creates no accounts; \
+         this account has none yet: log in on the live server first"
+    )]
+    StandbyNoAccount,
 }
 
 impl LoginError {
@@ -88,6 +94,7 @@ impl LoginError {
         match self {
             LoginError::Token(_) | LoginError::BadOpenid => ErrorCode::AUTH_FAILED,
             LoginError::InProgress => codes::LOGIN_IN_PROGRESS,
+            LoginError::StandbyNoAccount => ErrorCode::MAINTENANCE,
             LoginError::ResumeRefused => codes::RESUME_REFUSED,
             LoginError::Store(_) | LoginError::Coordination(_) | LoginError::SessionGone => {
                 codes::UNAVAILABLE
@@ -122,6 +129,9 @@ pub struct LoginSettings {
     pub presence_ttl: Duration,
     /// How long a resume token stays valid.
     pub resume_ttl: Duration,
+    /// A standby (`serve --standby`) writes nothing: no accounts are created, no presence is
+    /// recorded and no login locks are taken (the owner instance keeps all three).
+    pub standby: bool,
 }
 
 impl LoginSettings {
@@ -133,6 +143,7 @@ impl LoginSettings {
             lock_ttl: Duration::from_secs(10),
             presence_ttl: Duration::from_secs(300),
             resume_ttl: Duration::from_secs(600),
+            standby: false,
         }
     }
 }
@@ -204,6 +215,10 @@ impl LoginService {
             return Err(LoginError::BadOpenid);
         }
         self.verifier.verify(openid, platform_token, now_unix())?;
+        if self.settings.standby {
+            // No account is created here, so there is nothing for a lock to serialize.
+            return self.login_locked(net, session, openid).await;
+        }
         let lock = format!("login:{}:{openid}", self.settings.server_id);
         let token = self
             .coord
@@ -224,13 +239,24 @@ impl LoginService {
         session: SessionId,
         openid: &str,
     ) -> Result<LoggedIn, LoginError> {
-        let (player, created) = get_or_create_account(
-            self.store.as_ref(),
-            &self.migrations,
-            self.settings.server_id,
-            openid,
-        )
-        .await?;
+        let (player, created) = if self.settings.standby {
+            let found = find_account(
+                self.store.as_ref(),
+                &self.migrations,
+                self.settings.server_id,
+                openid,
+            )
+            .await?;
+            (found.ok_or(LoginError::StandbyNoAccount)?, false)
+        } else {
+            get_or_create_account(
+                self.store.as_ref(),
+                &self.migrations,
+                self.settings.server_id,
+                openid,
+            )
+            .await?
+        };
         let kicked = self.bind(net, session, player).await?;
         let resume_token = self.resume.issue(player, Instant::now());
         tracing::info!(%player, openid, created, ?kicked, "login");
@@ -274,15 +300,18 @@ impl LoginService {
         player: PlayerId,
     ) -> Result<Option<SessionId>, LoginError> {
         let instance = &self.settings.instance_id;
-        self.coord
-            .set_presence(player, instance, self.settings.presence_ttl)
-            .await?;
+        if !self.settings.standby {
+            self.coord
+                .set_presence(player, instance, self.settings.presence_ttl)
+                .await?;
+        }
         let old = match net.bind_player(session, player) {
             Ok(old) => old,
             Err(_) => {
                 // The session went away meanwhile. The presence just written stands only if
                 // another session of this player is still live here.
-                if net.player_session(player).is_none()
+                if !self.settings.standby
+                    && net.player_session(player).is_none()
                     && let Err(e) = self.coord.clear_presence(player, instance).await
                 {
                     tracing::warn!(%player, "clearing presence after an abandoned login: {e}");
@@ -315,6 +344,9 @@ impl LoginService {
     ) -> PresenceRound {
         let instance = &self.settings.instance_id;
         let mut round = PresenceRound::default();
+        if self.settings.standby {
+            return round;
+        }
         for &player in players {
             match self
                 .coord
@@ -347,6 +379,9 @@ impl LoginService {
 
     /// Clears presence when a player's session ends (if this instance still holds it).
     pub async fn logout(&self, player: PlayerId) {
+        if self.settings.standby {
+            return;
+        }
         if let Err(e) = self
             .coord
             .clear_presence(player, &self.settings.instance_id)

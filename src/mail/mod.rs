@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use dominion_net::proto::mail::MailWire;
 use dominion_net::proto::{
-    MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage, MailRead, ServerMessage,
+    ErrorCode, MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage, MailRead,
+    ServerMessage,
 };
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_persistence::store::now_unix_ms;
@@ -75,6 +76,10 @@ pub struct MailSettings {
     pub report_ttl: Duration,
     /// Most mails written per chunk (and per transaction).
     pub chunk: usize,
+    /// A standby's mailboxes (`serve --standby`): pages and mails are read, nothing is written
+    /// — reports are dropped (counted in [`MailStats::dropped_reports`]), and marking read,
+    /// deleting, claiming and system mail are refused with `MAINTENANCE`.
+    pub read_only: bool,
 }
 
 impl Default for MailSettings {
@@ -83,6 +88,7 @@ impl Default for MailSettings {
             keep: 200,
             report_ttl: Duration::from_secs(30 * 24 * 3600),
             chunk: 1000,
+            read_only: false,
         }
     }
 }
@@ -159,6 +165,8 @@ pub struct MailStats {
     pub requests: AtomicU64,
     /// Mails queued, not yet written.
     pub queued: AtomicU64,
+    /// Report mails a read-only (standby) service dropped unwritten.
+    pub dropped_reports: AtomicU64,
 }
 
 /// Sends work to the mail service. Cheap to clone; never waits.
@@ -390,6 +398,14 @@ impl MailService {
     }
 
     async fn accept(&mut self, input: MailInput) {
+        let input = if self.settings.read_only {
+            match self.refuse_writes(input) {
+                Some(input) => input,
+                None => return,
+            }
+        } else {
+            input
+        };
         match input {
             MailInput::Reports {
                 tick,
@@ -534,6 +550,45 @@ impl MailService {
         }
     }
 
+    /// On a read-only service: answers or drops every input that would write, and returns the
+    /// rest (pages, mails, flushes) to be served as usual.
+    fn refuse_writes(&self, input: MailInput) -> Option<MailInput> {
+        const WHY: &str = "this server is a standby (a read-only copy of the kingdom): \
+                           mailboxes can be read here but not changed";
+        let refused = || ServerMessage::error(ErrorCode::MAINTENANCE, WHY);
+        let writes = |r: &MailRequest| !matches!(r, MailRequest::List(_) | MailRequest::Read(_));
+        match input {
+            MailInput::Reports { notices, .. } => {
+                let n = notices.len() as u64;
+                self.stats.queued.fetch_sub(n, Ordering::Relaxed);
+                self.stats.dropped_reports.fetch_add(n, Ordering::Relaxed);
+                None
+            }
+            MailInput::Request {
+                session,
+                request_id,
+                request,
+                ..
+            } if writes(&request) => {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                if let Some(net) = &self.net {
+                    let _ = net.reply(session, request_id, &refused());
+                }
+                None
+            }
+            MailInput::Ask(_, request, reply) if writes(&request) => {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(refused());
+                None
+            }
+            MailInput::System(_, done) => {
+                let _ = done.send(Err(WHY.to_owned()));
+                None
+            }
+            other => Some(other),
+        }
+    }
+
     async fn answer(&self, player: PlayerId, request: MailRequest) -> ServerMessage {
         match self.try_answer(player, request).await {
             Ok(m) => m,
@@ -569,7 +624,7 @@ impl MailService {
             }
             MailRequest::Read(r) => match self.mail.get(k, player, r.id).await? {
                 Some(mut m) => {
-                    if !m.read {
+                    if !m.read && !self.settings.read_only {
                         self.mail.mark_read(k, player, &[r.id]).await?;
                         m.read = true;
                     }

@@ -6,6 +6,7 @@ mod mapping;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use dominion_persistence::{
@@ -107,7 +108,10 @@ pub async fn load_world_fixing(
 
 /// Gathers changed entities into write batches on the tick thread and hands them to the queue.
 pub struct Persister {
-    queue: SaveQueue,
+    /// Where batches go; `None` on a standby, which gathers them like an owner (the same work
+    /// per save) and drops them, counted in `stats.dropped`.
+    queue: Option<SaveQueue>,
+    stats: Arc<SaveStats>,
     kingdom: KingdomId,
     interval_ticks: u64,
     last_save_tick: u64,
@@ -151,10 +155,30 @@ impl Persister {
         loaded: &BTreeSet<ObjectId>,
     ) -> Persister {
         let queue = SaveQueue::spawn(store, kingdom, epoch, SaveQueueConfig::default());
+        Persister::new(Some(queue), kingdom, interval_ticks, world, loaded)
+    }
+
+    /// A standby's persister: changes are gathered every `interval_ticks` exactly as an
+    /// owner's are, then dropped and counted (`stats().dropped`); nothing reaches a store.
+    pub fn discard(kingdom: KingdomId, interval_ticks: u64, world: &mut Kingdom) -> Persister {
+        Persister::new(None, kingdom, interval_ticks, world, &BTreeSet::new())
+    }
+
+    fn new(
+        queue: Option<SaveQueue>,
+        kingdom: KingdomId,
+        interval_ticks: u64,
+        world: &mut Kingdom,
+        loaded: &BTreeSet<ObjectId>,
+    ) -> Persister {
+        let stats = queue
+            .as_ref()
+            .map_or_else(|| Arc::new(SaveStats::default()), SaveQueue::stats);
         world.track_changes();
         let config_digest = digest_hex(&world.config().assets.digest);
         let mut p = Persister {
             queue,
+            stats,
             kingdom,
             interval_ticks: interval_ticks.max(1),
             last_save_tick: world.tick_count(),
@@ -179,7 +203,7 @@ impl Persister {
 
     /// The writer's counters (for metrics).
     pub fn stats(&self) -> Arc<SaveStats> {
-        self.queue.stats()
+        self.stats.clone()
     }
 
     /// Saves if a save interval has passed since the last save. Never waits on the database.
@@ -195,7 +219,10 @@ impl Persister {
     /// The tick of the newest save known to be durable (the store holds the world as it was
     /// after that tick), if any. Never waits.
     pub fn durable_tick(&mut self) -> Option<u64> {
-        let durable = self.queue.durable_seq();
+        let Some(queue) = &self.queue else {
+            return None;
+        };
+        let durable = queue.durable_seq();
         while let Some(&(seq, tick)) = self.unconfirmed.front() {
             if seq > durable {
                 break;
@@ -249,11 +276,16 @@ impl Persister {
         }
         batch.upsert(meta_record(&meta, &self.config_digest));
         let ops = batch.len();
-        match self.queue.submit(batch) {
-            Ok(()) => self
-                .unconfirmed
-                .push_back((self.queue.submitted_seq(), meta.tick)),
-            Err(e) => tracing::error!("saving tick {} failed: {e}", meta.tick),
+        match &self.queue {
+            Some(queue) => match queue.submit(batch) {
+                Ok(()) => self
+                    .unconfirmed
+                    .push_back((queue.submitted_seq(), meta.tick)),
+                Err(e) => tracing::error!("saving tick {} failed: {e}", meta.tick),
+            },
+            None => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.last_save_tick = meta.tick;
         tracing::debug!(
@@ -267,7 +299,10 @@ impl Persister {
     /// Saves the last changes and waits until everything queued is written.
     pub async fn shutdown(mut self, world: &mut Kingdom) -> Result<(), StoreError> {
         self.save_changes(world, WriteBatch::new(self.kingdom));
-        self.queue.shutdown().await
+        match self.queue {
+            Some(queue) => queue.shutdown().await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -183,6 +183,44 @@ fn a_store_that_is_down_at_start_stops_the_start_with_a_clear_error() {
     assert!(!all.contains("QUIC on"), "{all}");
 }
 
+#[test]
+fn a_mongodb_without_transactions_stops_the_start_saying_what_to_do() {
+    use crate::private_secantus::PrivateSecantus;
+    use crate::support::{ServerProcess, small_asset_files, write_assets};
+    const TEST: &str = "a_mongodb_without_transactions_stops_the_start_saying_what_to_do";
+    // A MongoDB-wire server that presents itself as a standalone mongod: no transactions.
+    let Some(db) = PrivateSecantus::start_with(TEST, &["--standalone"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets");
+    write_assets(&assets, &small_asset_files(200));
+    let (status, lines) = ServerProcess::start(&[
+        "--assets",
+        assets.to_str().unwrap(),
+        "--data",
+        dir.path().join("data").to_str().unwrap(),
+        "--store",
+        &db.store_url("dominion"),
+    ])
+    .wait_within(Duration::from_secs(60));
+    let all = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{all}");
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("dominion: checking the store at start"))
+        .unwrap_or_else(|| panic!("no clear error:\n{all}"));
+    assert!(line.contains("cannot hold a kingdom"), "{line}");
+    assert!(
+        line.contains("--replSet rs0") && line.contains("rs.initiate()"),
+        "{line}"
+    );
+    eprintln!("{line}");
+    // Refused before it took the epoch or served anyone.
+    assert!(!all.contains("owner epoch taken"), "{all}");
+    assert!(!all.contains("QUIC on"), "{all}");
+}
+
 /// Makes files immutable (`chattr +i`: even root cannot write them) until dropped.
 struct Immutable(Vec<std::path::PathBuf>);
 

@@ -31,7 +31,7 @@ fn an_instance_whose_epoch_was_taken_stops_closes_its_sessions_and_exits_3() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    let (status, lines) = second.wait();
+    let (status, lines) = second.wait_within(Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{lines:#?}");
     assert!(
         lines
@@ -67,7 +67,7 @@ fn an_instance_whose_epoch_was_taken_stops_closes_its_sessions_and_exits_3() {
         }
         other => panic!("closed with {other:?}"),
     }
-    let (status, lines) = server.wait();
+    let (status, lines) = server.wait_within(Duration::from_secs(60));
     assert_eq!(status.code(), Some(3), "{lines:#?}");
     let fenced = lines
         .iter()

@@ -25,4 +25,5 @@ mod private_redis;
 mod private_secantus;
 mod raw_client;
 mod serve_smoke;
+mod standby;
 mod support;

@@ -11,12 +11,18 @@ pub struct PrivateSecantus {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl PrivateSecantus {
     /// Starts one, or `None` (after a loud message) when `DOMINION_TEST_SECANTUSD` is not set —
     /// a failure instead when `DOMINION_TEST_REQUIRE_SERVICES=1`.
     pub fn start(test: &str) -> Option<PrivateSecantus> {
+        PrivateSecantus::start_with(test, &[])
+    }
+
+    /// [`PrivateSecantus::start`] with more `secantusd-py` options (e.g. `--standalone`).
+    pub fn start_with(test: &str, extra: &[&str]) -> Option<PrivateSecantus> {
         let bin = match std::env::var("DOMINION_TEST_SECANTUSD") {
             Ok(v) if !v.is_empty() => v,
             _ => {
@@ -40,6 +46,7 @@ impl PrivateSecantus {
             port,
             dir: tempfile::tempdir().expect("secantus dir"),
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         s.resume();
         Some(s)
@@ -64,6 +71,7 @@ impl PrivateSecantus {
             .arg("--storage-path")
             .arg(&data)
             .args(["--log-level", "WARNING"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

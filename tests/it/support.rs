@@ -140,6 +140,30 @@ impl ServerProcess {
         (status, std::mem::take(&mut self.seen))
     }
 
+    /// Waits up to `timeout` for the process to exit on its own; kills it and panics with its
+    /// output if it does not.
+    pub fn wait_within(
+        mut self,
+        timeout: std::time::Duration,
+    ) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.child.try_wait().expect("poll dominion").is_none() {
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                while let Ok(l) = self.lines.try_recv() {
+                    self.seen.push(l);
+                }
+                panic!(
+                    "dominion did not exit within {timeout:?}; output:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.wait()
+    }
+
     /// Waits for the process to exit on its own.
     pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().expect("wait for dominion");

@@ -25,6 +25,7 @@ per_store_backend!(
     accounts_get_one_id_per_openid,
     chunked_snapshot_round_trip,
     racing_takes_of_the_epoch_leave_exactly_one_owner,
+    a_store_that_can_hold_a_kingdom_passes_the_start_check,
 );
 
 pub fn player(id: u64, food: u64) -> PlayerRecord {
@@ -721,6 +722,15 @@ async fn chunked_snapshot_round_trip(h: StoreHarness) {
             .1,
         snap2
     );
+}
+
+/// The start check passes on both test backends (SQLite; SecantusDB as a single-node replica
+/// set, transactions included) and changes nothing. (`--standalone` is refused: see the root's
+/// `failing_deps` test.)
+async fn a_store_that_can_hold_a_kingdom_passes_the_start_check(h: StoreHarness) {
+    h.store.check_capabilities().await.expect("start check");
+    h.store.check_capabilities().await.expect("repeatable");
+    assert_eq!(h.store.current_epoch(KingdomId(0)).await.unwrap(), 0);
 }
 
 /// `take_epoch` is a compare-and-set: of several handles racing from the same epoch exactly one
