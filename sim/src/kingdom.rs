@@ -128,16 +128,35 @@ impl Kingdom {
     }
 
     /// Puts a player in an alliance (or none). Allies reinforce each other and cannot attack
-    /// each other. Returns false for a player without a city.
+    /// each other; on a change, reinforcements between the player and former allies go home
+    /// ([`crate::march::reinforcement::send_home_former_allies`]). A host applies this between
+    /// ticks, journaled as an input like commands. Returns false for a player without a city.
     pub fn set_alliance(&mut self, player: PlayerId, alliance: Option<u64>) -> bool {
-        match self.world.resource_mut::<Players>().0.get_mut(&player) {
-            Some(p) => {
-                p.alliance = alliance;
-                crate::player_view::mark_changed(&mut self.world, player);
-                true
-            }
-            None => false,
+        self.change_alliance(player, alliance).is_some()
+    }
+
+    /// [`set_alliance`](Self::set_alliance), returning the stationed marches it sent home (in
+    /// id order); `None` for a player without a city.
+    pub fn change_alliance(
+        &mut self,
+        player: PlayerId,
+        alliance: Option<u64>,
+    ) -> Option<Vec<ObjectId>> {
+        let before = {
+            let mut players = self.world.resource_mut::<Players>();
+            let p = players.0.get_mut(&player)?;
+            std::mem::replace(&mut p.alliance, alliance)
+        };
+        crate::player_view::mark_changed(&mut self.world, player);
+        if before == alliance {
+            return Some(Vec::new());
         }
+        let now = self.world.resource::<Tick>().0;
+        Some(crate::march::reinforcement::send_home_former_allies(
+            &mut self.world,
+            player,
+            now,
+        ))
     }
 
     /// Adds a grant (a claimed mail's attachments) to `player`'s storehouse unless their

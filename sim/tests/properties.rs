@@ -13,7 +13,7 @@ use dominion_sim::command::Command;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::map::{GeneratedMap, MapObject, generate_map};
 use dominion_sim::march::path::octile;
-use dominion_sim::march::{MarchClock, MarchTimers, Mission};
+use dominion_sim::march::{MarchClock, MarchState, MarchTimers, Mission};
 use dominion_sim::types::{ObjectId, PlayerId, TilePos, Troops};
 use proptest::prelude::*;
 
@@ -42,6 +42,11 @@ enum Draw {
     Ally {
         alliance: Option<u64>,
     },
+    /// Reinforce the city of player `pick % PLAYERS + 1`.
+    Reinforce {
+        troops: u32,
+        pick: usize,
+    },
 }
 
 fn draw() -> impl Strategy<Value = Draw> {
@@ -62,6 +67,16 @@ fn draw() -> impl Strategy<Value = Draw> {
         2 => any::<usize>().prop_map(|pick| Draw::Recall { pick }),
         1 => (0u16..210, 0u16..210).prop_map(|(x, y)| Draw::Relocate { x, y }),
         1 => prop::option::of(0u64..2).prop_map(|alliance| Draw::Ally { alliance }),
+    ]
+}
+
+/// Draws around alliances: reinforcements between cities, players joining and leaving (being
+/// kicked is the same input), and the general draws between them.
+fn alliance_draw() -> impl Strategy<Value = Draw> {
+    prop_oneof![
+        3 => (1u32..3000, any::<usize>()).prop_map(|(troops, pick)| Draw::Reinforce { troops, pick }),
+        2 => prop::option::of(0u64..2).prop_map(|alliance| Draw::Ally { alliance }),
+        2 => draw(),
     ]
 }
 
@@ -86,11 +101,16 @@ fn candidates(k: &mut Kingdom, p: PlayerId) -> Vec<ObjectId> {
     v
 }
 
-fn run(stream: Vec<(u8, u8, Draw)>) {
+/// Runs `stream` for `ticks` ticks on a fresh kingdom of [`PLAYERS`] players (all in alliance
+/// 0 at the start when `allied`), checking the ledger and the invariants after every tick.
+fn run(stream: Vec<(u8, u8, Draw)>, allied: bool, ticks: u32) {
     let assets = assets(200);
     let mut k = Kingdom::from_map(21, assets.clone(), map().clone());
     for p in 1..=PLAYERS {
         k.add_player(PlayerId(p)).unwrap();
+        if allied {
+            k.set_alliance(PlayerId(p), Some(0));
+        }
     }
     k.drain_events();
     let mut ledger = Ledger::start(&assets, PLAYERS);
@@ -98,7 +118,7 @@ fn run(stream: Vec<(u8, u8, Draw)>) {
     let mut pending = 0usize;
     let mut answered = 0usize;
     let mut stream = stream.into_iter().peekable();
-    for _ in 0..1500 {
+    for _ in 0..ticks {
         // Between ticks, each draw queues a command (the first byte spaces them out in time).
         while let Some((gap, who, d)) = stream.peek().cloned() {
             if gap > 0 {
@@ -139,6 +159,15 @@ fn run(stream: Vec<(u8, u8, Draw)>) {
                 Draw::Relocate { x, y } => Command::RelocateCity {
                     to: TilePos::new(x, y),
                 },
+                Draw::Reinforce { troops, pick } => {
+                    let host = PlayerId((pick as u64) % PLAYERS + 1);
+                    let city = k.city(host).map_or(ObjectId(u64::MAX), |c| c.0);
+                    Command::SendMarch {
+                        troops: Troops(vec![troops]),
+                        target: city,
+                        mission: Mission::Reinforce,
+                    }
+                }
                 Draw::Ally { alliance } => {
                     k.set_alliance(p, alliance);
                     continue;
@@ -174,10 +203,28 @@ fn run(stream: Vec<(u8, u8, Draw)>) {
         assert_eq!(clocks, timers, "the timer set mirrors the march clocks");
         let limit = assets.marches.march.queue_limit;
         let marches = k.marches();
-        for (p, r) in &k.world.resource::<Players>().0 {
+        let players = k.world.resource::<Players>();
+        for (p, r) in &players.0 {
             let out = marches.iter().filter(|m| m.owner == *p).count() as u32;
             assert_eq!(r.marches, out, "march count of {p}");
             assert!(out <= limit);
+        }
+        // No march defends a city whose owner is not (or no longer) its owner's ally.
+        for m in &marches {
+            if let MarchState::Stationed { city } = m.state {
+                let host = players
+                    .0
+                    .iter()
+                    .find(|(_, r)| r.city == city)
+                    .map(|(p, _)| *p);
+                let host = host.expect("a stationed march's city has an owner");
+                assert!(
+                    players.friendly(m.owner, host),
+                    "march {:?} of {} stationed with {host}, not an ally",
+                    m.id,
+                    m.owner
+                );
+            }
         }
     }
     assert_eq!(answered, pending, "every command gets exactly one answer");
@@ -190,6 +237,18 @@ proptest! {
     fn random_command_streams_conserve_troops_and_resources(
         stream in prop::collection::vec((0u8..25, any::<u8>(), draw()), 1..60)
     ) {
-        run(stream);
+        run(stream, false, 1500);
+    }
+}
+
+proptest! {
+    // Reinforcements between cities take thousands of ticks to arrive on this map.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn joining_leaving_and_reinforcing_allies_conserve_troops_and_never_leave_a_march_with_a_foe(
+        stream in prop::collection::vec((0u8..250, any::<u8>(), alliance_draw()), 1..60)
+    ) {
+        run(stream, true, 8000);
     }
 }

@@ -13,7 +13,7 @@ use dominion_sim::config::Assets;
 use dominion_sim::events::WorldEvent;
 use dominion_sim::map::{MapObject, Monster, ObjectIndex, ResourceField, Terrain, TerrainKind};
 use dominion_sim::march::{ArrivalFailure, MarchState, Mission};
-use dominion_sim::types::{ObjectId, PlayerId, ResourceKind, TilePos, Troops};
+use dominion_sim::types::{Combatant, ObjectId, PlayerId, ResourceKind, TilePos, Troops};
 
 const A: PlayerId = PlayerId(1);
 const B: PlayerId = PlayerId(2);
@@ -615,4 +615,113 @@ fn reinforcements_defend_an_allied_city_and_share_the_losses() {
     // Recalled, the helper goes home with its survivors.
     let (r, _) = one(&mut k, A, Command::Recall { march: helper });
     assert!(matches!(r, Ok(CommandOutcome::Recalled { .. })));
+}
+
+/// Stations `troops` of A in B's city (A and B allied); returns the city and the march.
+fn station_a_in_b(k: &mut Kingdom, troops: u32) -> (ObjectId, ObjectId) {
+    k.set_alliance(A, Some(1));
+    k.set_alliance(B, Some(1));
+    let (b_city, _) = k.city(B).unwrap();
+    let (r, _) = one(k, A, send(vec![troops], b_city, Mission::Reinforce));
+    let helper = march_of(&r);
+    run_until(k, 20_000, |e| {
+        matches!(e, WorldEvent::MarchStationed { .. })
+    });
+    assert_eq!(
+        k.march(helper).unwrap().state,
+        MarchState::Stationed { city: b_city }
+    );
+    (b_city, helper)
+}
+
+fn city_troops(k: &mut Kingdom, p: PlayerId) -> Troops {
+    let (_, e) = city_entity(&k.world, p).unwrap();
+    k.world.get::<City>(e).unwrap().troops.clone()
+}
+
+#[test]
+fn leaving_an_alliance_sends_the_reinforcements_between_former_allies_home_whole() {
+    let mut k = kingdom(17, 3);
+    let a_home = city_troops(&mut k, A).0[0];
+    let (b_city, helper) = station_a_in_b(&mut k, 1000);
+    assert_eq!(city_troops(&mut k, A).0[0], a_home - 1000);
+
+    // B leaves: A's march is no longer welcome and turns home at once with all 1000.
+    let now = k.tick_count();
+    assert_eq!(k.change_alliance(B, None), Some(vec![helper]));
+    let m = k.march(helper).unwrap();
+    assert_eq!(m.state, MarchState::Returning);
+    assert_eq!(m.troops, Troops(vec![1000]));
+    assert_eq!(m.route.depart_tick, now);
+    assert_eq!(m.route.start(), city_pos(&mut k, B));
+    // A change that changes nothing sends nobody home.
+    assert_eq!(k.change_alliance(B, None), Some(vec![]));
+    let events = run_until(&mut k, 20_000, |e| {
+        matches!(e, WorldEvent::MarchReturned { .. })
+    });
+    assert!(events.contains(&WorldEvent::MarchReturned {
+        march: helper,
+        player: A,
+        troops: Troops(vec![1000]),
+        wounded: Troops::default(),
+        load: Default::default(),
+    }));
+    // Conserved: every troop that left is back.
+    assert_eq!(city_troops(&mut k, A).0[0], a_home);
+
+    // A former ally's city can be attacked now, and the battle meets only its own garrison.
+    let (r, _) = one(&mut k, A, send(vec![500], b_city, Mission::Attack));
+    march_of(&r);
+    let events = run_until(&mut k, 20_000, |e| matches!(e, WorldEvent::BattleReport(_)));
+    let report = events
+        .iter()
+        .find_map(|e| match e {
+            WorldEvent::BattleReport(r) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(report.defenders.len(), 1, "{report:?}");
+    assert_eq!(
+        report.defenders[0].who,
+        Combatant::City {
+            player: B,
+            city: b_city
+        }
+    );
+}
+
+#[test]
+fn a_player_who_leaves_takes_home_their_own_reinforcements_and_loses_the_ones_they_host() {
+    let mut k = kingdom(17, 3);
+    k.set_alliance(C, Some(1));
+    let (_, a_in_b) = station_a_in_b(&mut k, 700);
+    // C (same alliance) stations in B's city as well; B stations in A's.
+    let (b_city, _) = k.city(B).unwrap();
+    let (a_city, _) = k.city(A).unwrap();
+    let (r, _) = one(&mut k, C, send(vec![300], b_city, Mission::Reinforce));
+    let c_in_b = march_of(&r);
+    let (r, _) = one(&mut k, B, send(vec![200], a_city, Mission::Reinforce));
+    let b_in_a = march_of(&r);
+    for m in [c_in_b, b_in_a] {
+        let mut ticks = 0;
+        while !matches!(k.march(m).unwrap().state, MarchState::Stationed { .. }) {
+            assert!(ticks < 20_000, "march {m:?} never stationed");
+            k.tick();
+            k.drain_events();
+            ticks += 1;
+        }
+    }
+    // Being kicked is the same input as leaving: A's own march in B and B's march in A go home;
+    // C's march in B stays (B and C are still allies).
+    let sent = k.change_alliance(A, None).unwrap();
+    let mut expected = vec![a_in_b, b_in_a];
+    expected.sort();
+    assert_eq!(sent, expected);
+    assert_eq!(k.march(a_in_b).unwrap().state, MarchState::Returning);
+    assert_eq!(k.march(b_in_a).unwrap().state, MarchState::Returning);
+    assert_eq!(
+        k.march(c_in_b).unwrap().state,
+        MarchState::Stationed { city: b_city }
+    );
+    assert_eq!(k.march(b_in_a).unwrap().troops, Troops(vec![200]));
 }
