@@ -9,6 +9,7 @@ use dominion_net::proto::{ClientMessage, ErrorCode, LoginOk, ServerMessage};
 use dominion_net::transport::{ServerEvent, ServerHandle, SessionId};
 use tokio::sync::mpsc;
 
+use crate::guild::GuildHandle;
 use crate::inbox::Refused;
 use crate::login::{LoggedIn, LoginError, LoginService};
 use crate::mail::{MailHandle, MailRequest};
@@ -26,6 +27,8 @@ pub struct Gateway {
     pub tick: Arc<AtomicU64>,
     /// Mailboxes.
     pub mail: MailHandle,
+    /// Guilds.
+    pub guilds: GuildHandle,
 }
 
 impl Gateway {
@@ -120,6 +123,12 @@ impl Gateway {
             }
             ClientMessage::MailClaim(m) => {
                 self.mail_request(session, request_id, MailRequest::Claim(m))
+            }
+            ClientMessage::GuildRequest(r) => {
+                // The protocol core only lets authenticated sessions send these.
+                if let Some(player) = self.net.session_player(session) {
+                    self.guilds.request(session, request_id, player, r);
+                }
             }
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod fence;
 pub mod gateway;
 pub mod grants;
+pub mod guild;
 pub mod inbox;
 pub mod journal;
 pub mod login;

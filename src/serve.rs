@@ -21,6 +21,7 @@ use crate::assets::load_dir;
 use crate::fence::{Fence, set_journal_aside, watch_owner_epoch};
 use crate::gateway::Gateway;
 use crate::grants::GrantDesk;
+use crate::guild::{AllianceDesk, GuildLimits, GuildService};
 use crate::inbox::InboxLimits;
 use crate::journal::{JournalSettings, TickJournal};
 use crate::login::{AuthSettings, LoginService, LoginSettings, choose_verifier, keep_presence};
@@ -447,6 +448,31 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         )
     };
     bridge.set_mail(mail.clone());
+    // Guilds: loaded now, the world's alliances reconciled with them at the first tick.
+    let (alliance_desk, alliance_sender) = AllianceDesk::new();
+    bridge.set_alliances(alliance_desk);
+    let world_alliances: Vec<_> = kingdom
+        .export_players()
+        .into_iter()
+        .map(|p| (p.player, p.alliance))
+        .collect();
+    let guild_service = runtime
+        .block_on(GuildService::load(
+            store.clone(),
+            &migrations,
+            kingdom_id,
+            epoch,
+            GuildLimits::from_config(&kingdom.config().assets.guilds),
+            Some(server.handle()),
+            alliance_sender,
+            &world_alliances,
+            opts.standby,
+        ))
+        .context("loading the guilds")?;
+    let (guilds, _guild_task) = {
+        let _guard = runtime.enter();
+        guild_service.spawn()
+    };
     let (reload_tx, reload_rx) = mpsc::channel();
     let (query_port, queries) = QueryPort::new();
     bridge.set_queries(query_port);
@@ -481,6 +507,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             world: world_tx,
             tick,
             mail: mail.clone(),
+            guilds,
         }
         .run(net_events),
     );

@@ -27,6 +27,7 @@ use dominion_persistence::journal::JournalInput;
 
 use crate::commands::{command_from_wire, outcome_to_wire};
 use crate::grants::GrantDesk;
+use crate::guild::AllianceDesk;
 use crate::inbox::{Inbox, InboxLimits, InboxStats, Refused, WorldInput};
 use crate::mail::MailHandle;
 use crate::map_watch::MapWatchers;
@@ -125,6 +126,7 @@ pub struct WorldBridge {
     map_watchers: Option<MapWatchers>,
     /// Claimed attachments from the mail service.
     grants: Option<GrantDesk>,
+    alliances: Option<AllianceDesk>,
     /// Commands held back from the last tick (see [`WorldBridge::before_tick`]); they go first
     /// next tick, in the order they came.
     held_inputs: Vec<WorldInput>,
@@ -164,6 +166,7 @@ impl WorldBridge {
                 queries: None,
                 map_watchers: None,
                 grants: None,
+                alliances: None,
                 held_inputs: Vec::new(),
                 max_unplanned_routes: DEFAULT_UNPLANNED_ROUTES_PER_TICK,
             },
@@ -192,6 +195,11 @@ impl WorldBridge {
     /// [`crate::grants`]).
     pub fn set_grants(&mut self, desk: GrantDesk) {
         self.grants = Some(desk);
+    }
+
+    /// Where guild membership reaches the world (see [`crate::guild::alliances`]).
+    pub fn set_alliances(&mut self, desk: AllianceDesk) {
+        self.alliances = Some(desk);
     }
 
     /// A save of the world after `tick` is durable: answers the grants it covers.
@@ -397,6 +405,10 @@ impl WorldBridge {
         }
         self.inputs = inputs;
         if let Some(desk) = &mut self.grants {
+            desk.before_tick(kingdom, &mut self.journaled);
+        }
+        // After the sessions' inputs: a player who just came online has a city by now.
+        if let Some(desk) = &mut self.alliances {
             desk.before_tick(kingdom, &mut self.journaled);
         }
     }

@@ -286,6 +286,21 @@ impl Client {
         }
     }
 
+    /// Runs a guild action and returns the guild as it now stands for this player (`None`
+    /// after leaving or disbanding, or when a `Show { guild: 0 }` finds no guild of yours).
+    /// A refusal is [`ClientError::Server`] with the guild service's code and the rule that
+    /// refused ("the guild is full (100/100)", "only the leader may disband the guild");
+    /// nothing changed then. Changes made by others arrive as [`crate::proto::GuildPush`]es.
+    pub async fn guild(
+        &self,
+        action: crate::proto::GuildActionWire,
+    ) -> Result<Option<crate::proto::GuildWire>, ClientError> {
+        match self.request(crate::proto::GuildRequest { action }).await? {
+            ServerMessage::GuildReply(r) => Ok(r.guild),
+            other => Err(unexpected(MessageType::GuildReply, &other)),
+        }
+    }
+
     /// Round trip of a Ping through the server's protocol core.
     pub async fn ping(&self) -> Result<Duration, ClientError> {
         let nonce = u64::from(self.next_request_id()) << 32 | 0x5eed;

@@ -43,16 +43,19 @@ pub enum Collection {
     Marches,
     /// [`WorldMetaRecord`].
     WorldMeta,
+    /// [`GuildRecord`].
+    Guilds,
 }
 
 impl Collection {
     /// Every versioned collection, in a fixed order.
-    pub const ALL: [Collection; 5] = [
+    pub const ALL: [Collection; 6] = [
         Collection::Accounts,
         Collection::Players,
         Collection::MapObjects,
         Collection::Marches,
         Collection::WorldMeta,
+        Collection::Guilds,
     ];
 
     /// The stored name (MongoDB collection, SQLite table).
@@ -63,6 +66,7 @@ impl Collection {
             Collection::MapObjects => "map_objects",
             Collection::Marches => "marches",
             Collection::WorldMeta => "world_meta",
+            Collection::Guilds => "guilds",
         }
     }
 
@@ -79,6 +83,7 @@ impl Collection {
             Collection::MapObjects => MapObjectRecord::SCHEMA_VERSION,
             Collection::Marches => MarchRecord::SCHEMA_VERSION,
             Collection::WorldMeta => WorldMetaRecord::SCHEMA_VERSION,
+            Collection::Guilds => GuildRecord::SCHEMA_VERSION,
         }
     }
 }
@@ -1057,6 +1062,148 @@ fn get_binary<'a>(doc: &'a Document, field: &str) -> Result<&'a [u8], String> {
     }
 }
 
+/// A guild member's rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GuildRole {
+    /// Leads the guild (exactly one).
+    Leader,
+    /// Helps lead: invites, accepts, kicks members, edits the notice.
+    Officer,
+    /// A member.
+    Member,
+}
+
+impl GuildRole {
+    /// Stored and wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            GuildRole::Leader => 0,
+            GuildRole::Officer => 1,
+            GuildRole::Member => 2,
+        }
+    }
+
+    /// From [`code`](Self::code).
+    pub fn from_code(code: u8) -> Option<GuildRole> {
+        match code {
+            0 => Some(GuildRole::Leader),
+            1 => Some(GuildRole::Officer),
+            2 => Some(GuildRole::Member),
+            _ => None,
+        }
+    }
+}
+
+/// One member of a guild.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuildMemberRecord {
+    /// The player.
+    pub player: PlayerId,
+    /// Their rank.
+    pub role: GuildRole,
+    /// When they joined (ms since the Unix epoch).
+    pub joined_unix_ms: i64,
+}
+
+/// A guild, whole: members, pending applications and invitations, notice. Key: the guild id in
+/// decimal (the id is also the alliance id the world knows). Written by the guild service
+/// under the owner epoch, like the world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuildRecord {
+    /// Guild id (from the `guild_id:{server}` sequence).
+    pub id: u64,
+    /// Name as created (unique, compared case-insensitively).
+    pub name: String,
+    /// Short tag shown on cities (unique, compared case-insensitively).
+    pub tag: String,
+    /// The notice board's text.
+    pub notice: String,
+    /// Created at (ms since the Unix epoch).
+    pub created_unix_ms: i64,
+    /// Members in joining order; exactly one is the leader.
+    pub members: Vec<GuildMemberRecord>,
+    /// Players who applied, oldest first.
+    pub applicants: Vec<PlayerId>,
+    /// Players invited, oldest first.
+    pub invited: Vec<PlayerId>,
+}
+
+fn players_to_bson(ps: &[PlayerId]) -> Bson {
+    Bson::Array(ps.iter().map(|p| Bson::Int64(p.0 as i64)).collect())
+}
+
+fn get_players(doc: &Document, field: &str) -> Result<Vec<PlayerId>, String> {
+    get_array(doc, field)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| bson_to_u64(v, &format!("field {field}[{i}]")).map(PlayerId))
+        .collect()
+}
+
+impl Record for GuildRecord {
+    const COLLECTION: Collection = Collection::Guilds;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("id", self.id as i64);
+        doc.insert("name", self.name.clone());
+        doc.insert("tag", self.tag.clone());
+        doc.insert("notice", self.notice.clone());
+        doc.insert("created_unix_ms", self.created_unix_ms);
+        let members: Vec<Bson> = self
+            .members
+            .iter()
+            .map(|m| {
+                Bson::Document(bson::doc! {
+                    "player": m.player.0 as i64,
+                    "role": i32::from(m.role.code()),
+                    "joined_unix_ms": m.joined_unix_ms,
+                })
+            })
+            .collect();
+        doc.insert("members", members);
+        doc.insert("applicants", players_to_bson(&self.applicants));
+        doc.insert("invited", players_to_bson(&self.invited));
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        let members = get_array(doc, "members")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let Bson::Document(m) = v else {
+                    return Err(format!(
+                        "field members[{i}]: expected a document, found {v}"
+                    ));
+                };
+                let code =
+                    get_bounded::<u8>(m, "role").map_err(|e| format!("field members[{i}].{e}"))?;
+                Ok(GuildMemberRecord {
+                    player: PlayerId(
+                        get_u64(m, "player").map_err(|e| format!("field members[{i}].{e}"))?,
+                    ),
+                    role: GuildRole::from_code(code)
+                        .ok_or_else(|| format!("field members[{i}].role: unknown role {code}"))?,
+                    joined_unix_ms: get_u64(m, "joined_unix_ms")
+                        .map_err(|e| format!("field members[{i}].{e}"))?
+                        as i64,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(GuildRecord {
+            id: get_u64(doc, "id")?,
+            name: get_str(doc, "name")?.to_owned(),
+            tag: get_str(doc, "tag")?.to_owned(),
+            notice: get_str(doc, "notice")?.to_owned(),
+            created_unix_ms: get_u64(doc, "created_unix_ms")? as i64,
+            members,
+            applicants: get_players(doc, "applicants")?,
+            invited: get_players(doc, "invited")?,
+        })
+    }
+}
+
 fn get_opt_u64(doc: &Document, field: &str) -> Result<Option<u64>, String> {
     match doc.get(field) {
         None | Some(Bson::Null) => Ok(None),
@@ -1074,6 +1221,44 @@ mod tests {
         let back = StoredDoc::from_bson_bytes(R::COLLECTION, &d.id, &bytes).expect("decode");
         assert_eq!(back.kingdom, KingdomId(7));
         assert_eq!(back.decode::<R>().expect("record"), r);
+    }
+
+    #[test]
+    fn a_guild_roundtrips_and_a_bad_member_is_named() {
+        let g = GuildRecord {
+            id: u64::MAX,
+            name: "Night's Watch".into(),
+            tag: "NW".into(),
+            notice: "wall duty at 20:00".into(),
+            created_unix_ms: 1,
+            members: vec![
+                GuildMemberRecord {
+                    player: PlayerId(65537),
+                    role: GuildRole::Leader,
+                    joined_unix_ms: 1,
+                },
+                GuildMemberRecord {
+                    player: PlayerId(u64::MAX),
+                    role: GuildRole::Member,
+                    joined_unix_ms: 2,
+                },
+            ],
+            applicants: vec![PlayerId(3)],
+            invited: vec![PlayerId(4), PlayerId(5)],
+        };
+        roundtrip(g.clone());
+        let mut d = StoredDoc::from_record(KingdomId(7), &g);
+        d.body.insert(
+            "members",
+            vec![Bson::Document(
+                bson::doc! {"player": 1i64, "role": 9, "joined_unix_ms": 0i64},
+            )],
+        );
+        let e = d.decode::<GuildRecord>().unwrap_err();
+        assert!(
+            e.to_string().contains("members[0].role: unknown role 9"),
+            "{e}"
+        );
     }
 
     #[test]

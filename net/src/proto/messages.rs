@@ -13,6 +13,7 @@
 //! | `0x0010` | [`Command`] | C→S | request |
 //! | `0x0020`–`0x0023` | [`MailList`], [`MailRead`], [`MailMarkRead`], [`MailDelete`] | C→S | request |
 //! | `0x0024` | [`MailClaim`] | C→S | request |
+//! | `0x0030` | [`GuildRequest`] | C→S | request |
 //! | `0x8000` | [`ErrorReply`] | S→C | reply (or push for errors on pushes) |
 //! | `0x8001` | [`LoginOk`] | S→C | reply to Login/Resume |
 //! | `0x8003` | [`ViewportSet`] | S→C | reply to SetViewport |
@@ -20,11 +21,13 @@
 //! | `0x8010` | [`CommandResult`] | S→C | reply to Command |
 //! | `0x8020`–`0x8022` | [`MailPage`], [`MailItem`], [`MailDone`] | S→C | replies to mail requests |
 //! | `0x8023` | [`MailClaimed`] | S→C | reply to MailClaim |
+//! | `0x8030` | [`GuildReply`] | S→C | reply to GuildRequest |
 //! | `0x8100` | [`Kick`] | S→C | push |
 //! | `0x8101` | [`MoveTo`] | S→C | push |
 //! | `0x8200` | [`WorldDelta`] | S→C | push |
 //! | `0x8201` | [`PlayerDelta`] | S→C | push |
 //! | `0x8202` | [`PlayerEvent`] | S→C | push |
+//! | `0x8203` | [`GuildPush`] | S→C | push |
 //!
 //! **Compatibility rules:** ids are never reused or renumbered. rkyv archives are positional, so a
 //! message struct's fields are never reordered or retyped; a new field means a new message type.
@@ -81,6 +84,8 @@ pub enum MessageType {
     MailDelete = 0x0023,
     /// [`MailClaim`].
     MailClaim = 0x0024,
+    /// [`GuildRequest`].
+    GuildRequest = 0x0030,
     /// [`ErrorReply`].
     ErrorReply = 0x8000,
     /// [`LoginOk`].
@@ -99,6 +104,8 @@ pub enum MessageType {
     MailDone = 0x8022,
     /// [`MailClaimed`].
     MailClaimed = 0x8023,
+    /// [`GuildReply`].
+    GuildReply = 0x8030,
     /// [`Kick`].
     Kick = 0x8100,
     /// [`MoveTo`].
@@ -109,11 +116,13 @@ pub enum MessageType {
     PlayerDelta = 0x8201,
     /// [`PlayerEvent`].
     PlayerEvent = 0x8202,
+    /// [`GuildPush`].
+    GuildPush = 0x8203,
 }
 
 impl MessageType {
     /// Every known type.
-    pub const ALL: [MessageType; 24] = [
+    pub const ALL: [MessageType; 27] = [
         MessageType::Login,
         MessageType::Resume,
         MessageType::SetViewport,
@@ -138,6 +147,9 @@ impl MessageType {
         MessageType::MailDone,
         MessageType::MailClaim,
         MessageType::MailClaimed,
+        MessageType::GuildRequest,
+        MessageType::GuildReply,
+        MessageType::GuildPush,
     ];
 
     /// The wire id.
@@ -182,6 +194,9 @@ impl MessageType {
             MessageType::MailDone => "MailDone",
             MessageType::MailClaim => "MailClaim",
             MessageType::MailClaimed => "MailClaimed",
+            MessageType::GuildRequest => "GuildRequest",
+            MessageType::GuildReply => "GuildReply",
+            MessageType::GuildPush => "GuildPush",
         }
     }
 }
@@ -330,6 +345,7 @@ pub struct CommandResult {
     pub outcome: CommandOutcome,
 }
 
+pub use super::guild::{GuildPush, GuildReply, GuildRequest};
 pub use super::mail::{
     MailClaim, MailClaimed, MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage,
     MailRead,
@@ -615,7 +631,9 @@ no_semantic_limits!(
     MailRead,
     MailDelete,
     MailClaim,
-    MailClaimed
+    MailClaimed,
+    GuildReply,
+    GuildPush
 );
 
 macro_rules! message_enum {
@@ -707,6 +725,8 @@ message_enum!(
         MailDelete,
         /// See [`MailClaim`].
         MailClaim,
+        /// See [`GuildRequest`].
+        GuildRequest,
     }
 );
 
@@ -741,6 +761,10 @@ message_enum!(
         MailDone,
         /// See [`MailClaimed`].
         MailClaimed,
+        /// See [`GuildReply`].
+        GuildReply,
+        /// See [`GuildPush`].
+        GuildPush,
     }
 );
 

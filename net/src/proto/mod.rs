@@ -7,6 +7,7 @@
 
 pub mod delta;
 pub mod frame;
+pub mod guild;
 pub mod mail;
 pub mod messages;
 pub mod notice;
@@ -18,6 +19,7 @@ pub use frame::{
     DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN, PUSH_REQUEST_ID,
     encode_frame,
 };
+pub use guild::{GuildActionWire, GuildMemberWire, GuildPush, GuildReply, GuildRequest, GuildWire};
 pub use messages::{
     ClientMessage, Command, CommandBody, CommandOutcome, CommandResult, EncodeError, ErrorCode,
     ErrorReply, Kick, Login, LoginOk, MailClaim, MailClaimed, MailDelete, MailDone, MailItem,

@@ -10,6 +10,7 @@
 mod aoi;
 mod cities;
 mod error;
+mod guilds;
 mod map;
 mod marches;
 mod monsters;
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 pub use aoi::{AoiConfig, ZoomLevel};
 pub use cities::{CitiesConfig, CityConfig, RelocationConfig};
 pub use error::{AssetError, AssetErrors};
+pub use guilds::GuildsConfig;
 pub use map::{Density, MapConfig, Obstacles, Walls, Zone};
 pub use marches::{BattleRules, MarchRules, MarchesConfig};
 pub use monsters::{MonsterKind, Monsters};
@@ -32,8 +34,8 @@ pub use world::WorldConfig;
 
 use reader::FileReader;
 
-/// The files an assets folder holds, in load order ([`OPTIONAL_ASSET_FILE`] may be absent).
-pub const ASSET_FILES: [&str; 8] = [
+/// The files an assets folder holds, in load order ([`OPTIONAL_ASSET_FILES`] may be absent).
+pub const ASSET_FILES: [&str; 9] = [
     "world.toml",
     "map.toml",
     "units.toml",
@@ -42,10 +44,12 @@ pub const ASSET_FILES: [&str; 8] = [
     "marches.toml",
     "cities.toml",
     "aoi.toml",
+    "guilds.toml",
 ];
 
-/// The asset file that may be absent; its defaults then apply ([`AoiConfig::default`]).
-pub const OPTIONAL_ASSET_FILE: &str = "aoi.toml";
+/// The asset files that may be absent; their defaults then apply ([`AoiConfig::default`],
+/// [`GuildsConfig::default`]).
+pub const OPTIONAL_ASSET_FILES: [&str; 2] = ["aoi.toml", "guilds.toml"];
 
 /// Contents of an assets folder: file name → text. Files not in [`ASSET_FILES`] are ignored.
 pub type AssetFiles = BTreeMap<String, String>;
@@ -69,6 +73,8 @@ pub struct Assets {
     pub cities: CitiesConfig,
     /// `aoi.toml` (defaults when the file is absent).
     pub aoi: AoiConfig,
+    /// `guilds.toml` (defaults when the file is absent).
+    pub guilds: GuildsConfig,
     /// BLAKE3 of the source texts; equal digests mean identical configs.
     pub digest: [u8; 32],
     /// The source texts this config was parsed from (the files of [`ASSET_FILES`] present), so
@@ -89,7 +95,7 @@ impl Assets {
                     hasher.update(t.as_bytes());
                     Some(t.clone())
                 }
-                None if name == OPTIONAL_ASSET_FILE => None,
+                None if OPTIONAL_ASSET_FILES.contains(&name) => None,
                 None => {
                     errors.push(AssetError {
                         file: name.to_owned(),
@@ -119,7 +125,7 @@ impl Assets {
         };
         let (mut world, mut map, mut units, mut res, mut mons, mut marches) =
             (None, None, None, None, None, None);
-        let (mut cities, mut aoi) = (None, None);
+        let (mut cities, mut aoi, mut guilds) = (None, None, None);
         run(0, &mut errors, &mut |r| {
             world = world::parse(r);
             Some(())
@@ -153,6 +159,10 @@ impl Assets {
             aoi = aoi::parse(r);
             Some(())
         });
+        run(8, &mut errors, &mut |r| {
+            guilds = guilds::parse(r);
+            Some(())
+        });
         match (world, map, units, res, mons, marches, cities) {
             (
                 Some(world),
@@ -171,6 +181,7 @@ impl Assets {
                 marches,
                 cities,
                 aoi: aoi.unwrap_or_default(),
+                guilds: guilds.unwrap_or_default(),
                 digest,
                 sources: std::sync::Arc::new(
                     ASSET_FILES

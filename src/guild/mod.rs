@@ -1,0 +1,418 @@
+//! The guild service (seed 002): a tokio task of its own, like login and mail, that owns every
+//! guild of the kingdom and answers players' [`GuildRequest`]s.
+//!
+//! Requests are run one at a time on the task, so two players racing for a guild's last slot
+//! are decided by arrival order: exactly one gets in, the other is told "the guild is full".
+//! Each change is applied to a copy of the registry, written to the store (one document per
+//! guild, under the owner epoch, like the world: a fenced instance cannot change guilds), and
+//! only then made current, answered, pushed to the members online and handed to the world
+//! ([`alliances`]): a store that fails changes nothing, and the world never allies players the
+//! store does not. At start the world's alliances are reconciled with the stored guilds.
+//!
+//! Not built yet: guild chat and its history (the issue's item 2).
+
+pub mod alliances;
+pub mod rules;
+
+use std::sync::Arc;
+
+use dominion_net::proto::{
+    ErrorCode, GuildActionWire, GuildMemberWire, GuildPush, GuildReply, GuildRequest, GuildWire,
+    ServerMessage,
+};
+use dominion_net::transport::{ServerHandle, SessionId};
+use dominion_persistence::store::now_unix_ms;
+use dominion_persistence::{
+    GuildRecord, GuildRole, KingdomId, Migrations, Store, StoreError, WriteBatch, load_records,
+};
+use dominion_sim::types::PlayerId;
+use tokio::sync::{mpsc, oneshot};
+
+pub use alliances::{AllianceDesk, AllianceSender};
+pub use rules::{GuildAction, GuildChange, GuildLimits, GuildRefusal, Guilds};
+
+/// Application error codes of the guild service.
+pub mod codes {
+    use dominion_net::proto::ErrorCode;
+    /// The rules refused the action; the message says which rule.
+    pub const GUILD_REFUSED: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 40);
+    /// The store failed: nothing changed, try again.
+    pub const GUILD_UNAVAILABLE: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 41);
+    /// No such guild (Show, Find).
+    pub const GUILD_NOT_FOUND: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 42);
+}
+
+/// Most requests waiting for the service; more are answered `RATE_LIMITED`.
+pub const QUEUE: usize = 4096;
+
+enum GuildInput {
+    Request {
+        session: SessionId,
+        request_id: u32,
+        player: PlayerId,
+        action: GuildActionWire,
+    },
+    Ask(PlayerId, GuildActionWire, oneshot::Sender<ServerMessage>),
+}
+
+/// Sends requests to the guild service. Cheap to clone; never waits.
+#[derive(Clone)]
+pub struct GuildHandle {
+    tx: mpsc::Sender<GuildInput>,
+    net: Option<ServerHandle>,
+}
+
+impl GuildHandle {
+    /// Queues a player's request; the reply goes to `session`. A full queue is answered
+    /// `RATE_LIMITED` at once.
+    pub fn request(&self, session: SessionId, request_id: u32, player: PlayerId, r: GuildRequest) {
+        let input = GuildInput::Request {
+            session,
+            request_id,
+            player,
+            action: r.action,
+        };
+        if self.tx.try_send(input).is_err()
+            && let Some(net) = &self.net
+        {
+            let _ = net.reply(
+                session,
+                request_id,
+                &ServerMessage::error(
+                    ErrorCode::RATE_LIMITED,
+                    "the guild service is busy; try again in a moment",
+                ),
+            );
+        }
+    }
+
+    /// Answers a player's request here instead of on a session (tests, operators).
+    pub async fn ask(
+        &self,
+        player: PlayerId,
+        action: GuildActionWire,
+    ) -> Result<ServerMessage, String> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(GuildInput::Ask(player, action, reply))
+            .await
+            .map_err(|_| "the guild service has stopped".to_owned())?;
+        wait.await
+            .map_err(|_| "the guild service stopped before answering".to_owned())
+    }
+}
+
+/// Where the service writes and whom it tells.
+pub struct GuildService {
+    store: Arc<dyn Store>,
+    kingdom: KingdomId,
+    epoch: u64,
+    limits: GuildLimits,
+    guilds: Guilds,
+    net: Option<ServerHandle>,
+    world: AllianceSender,
+    /// A standby answers reads and refuses every change.
+    standby: bool,
+}
+
+impl GuildService {
+    /// Loads the kingdom's guilds from the store. `world_alliances` (player → alliance, as the
+    /// loaded world holds them) is reconciled with them: every difference is sent to the world
+    /// (members get their guild, players allied to no stored guild get none).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load(
+        store: Arc<dyn Store>,
+        migrations: &Migrations,
+        kingdom: KingdomId,
+        epoch: u64,
+        limits: GuildLimits,
+        net: Option<ServerHandle>,
+        world: AllianceSender,
+        world_alliances: &[(PlayerId, Option<u64>)],
+        standby: bool,
+    ) -> Result<GuildService, StoreError> {
+        let records: Vec<GuildRecord> = load_records(store.as_ref(), migrations, kingdom).await?;
+        let (guilds, problems) = Guilds::from_records(records);
+        for p in &problems {
+            tracing::warn!("guilds: {p}");
+        }
+        let should = guilds.alliances();
+        let mut sent = 0;
+        for &(player, now) in world_alliances {
+            let want = should.get(&player).copied();
+            if now != want {
+                world.set(player, want);
+                sent += 1;
+            }
+        }
+        tracing::info!(
+            guilds = guilds.len(),
+            reconciled = sent,
+            "guilds loaded; the world's alliances follow them"
+        );
+        Ok(GuildService {
+            store,
+            kingdom,
+            epoch,
+            limits,
+            guilds,
+            net,
+            world,
+            standby,
+        })
+    }
+
+    /// Starts the service on the current tokio runtime.
+    pub fn spawn(self) -> (GuildHandle, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = GuildHandle {
+            tx,
+            net: self.net.clone(),
+        };
+        (handle, tokio::spawn(self.run(rx)))
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<GuildInput>) {
+        while let Some(input) = rx.recv().await {
+            match input {
+                GuildInput::Request {
+                    session,
+                    request_id,
+                    player,
+                    action,
+                } => {
+                    let reply = self.answer(player, action).await;
+                    if let Some(net) = &self.net {
+                        let _ = net.reply(session, request_id, &reply);
+                    }
+                }
+                GuildInput::Ask(player, action, reply) => {
+                    let answer = self.answer(player, action).await;
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+
+    async fn answer(&mut self, actor: PlayerId, action: GuildActionWire) -> ServerMessage {
+        let action = match action {
+            GuildActionWire::Show { guild } => {
+                let g = if guild == 0 {
+                    self.guilds.guild_of(actor)
+                } else {
+                    self.guilds.get(guild)
+                };
+                return match g {
+                    Some(g) => reply(Some(self.wire(g, actor))),
+                    None if guild == 0 => reply(None),
+                    None => ServerMessage::error(
+                        codes::GUILD_NOT_FOUND,
+                        format!("there is no guild {guild}"),
+                    ),
+                };
+            }
+            GuildActionWire::Find { name_or_tag } => {
+                return match self.guilds.find(&name_or_tag) {
+                    Some(g) => reply(Some(self.wire(g, actor))),
+                    None => ServerMessage::error(
+                        codes::GUILD_NOT_FOUND,
+                        format!("no guild is named or tagged {name_or_tag:?}"),
+                    ),
+                };
+            }
+            other => match from_wire(other) {
+                Some(a) => a,
+                None => {
+                    return ServerMessage::error(
+                        codes::GUILD_REFUSED,
+                        "a member can only be made an officer (1) or a member (2)",
+                    );
+                }
+            },
+        };
+        if self.standby {
+            return ServerMessage::error(
+                ErrorCode::MAINTENANCE,
+                "this server is a standby (a read-only copy of the kingdom): guilds can be \
+                 looked at here but not changed",
+            );
+        }
+        let new_id = match &action {
+            GuildAction::Create { .. } => {
+                let seq = format!("guild_id:{}", self.kingdom.0);
+                match self.store.next_sequence(&seq).await {
+                    Ok(id) => id,
+                    Err(e) => return unavailable(&e),
+                }
+            }
+            _ => 0,
+        };
+        let mut next = self.guilds.clone();
+        let change = match next.apply(&self.limits, actor, action, || new_id, now_unix_ms()) {
+            Ok(c) => c,
+            Err(refusal) => return ServerMessage::error(codes::GUILD_REFUSED, refusal.to_string()),
+        };
+        let mut batch = WriteBatch::new(self.kingdom);
+        match next.get(change.guild) {
+            Some(g) => {
+                batch.upsert(g.clone());
+            }
+            None => {
+                batch.delete::<GuildRecord>(&change.guild.to_string());
+            }
+        }
+        if let Err(e) = self.store.apply(self.epoch, &batch).await {
+            return unavailable(&e);
+        }
+        let before = self.guilds.get(change.guild).cloned();
+        self.guilds = next;
+        for &(player, alliance) in &change.alliances {
+            self.world.set(player, alliance);
+        }
+        self.tell(actor, &change, before.as_ref());
+        reply(self.guilds.get(change.guild).and_then(|g| {
+            g.members
+                .iter()
+                .any(|m| m.player == actor)
+                .then(|| self.wire(g, actor))
+        }))
+    }
+
+    /// Pushes the change to every online member (before and after) and to whom it was about.
+    fn tell(&self, actor: PlayerId, change: &GuildChange, before: Option<&GuildRecord>) {
+        let Some(net) = &self.net else { return };
+        let now = self.guilds.get(change.guild);
+        let mut to: Vec<PlayerId> = before
+            .into_iter()
+            .chain(now)
+            .flat_map(|g| g.members.iter().map(|m| m.player))
+            .chain(change.also_tell.iter().copied())
+            .filter(|p| *p != actor)
+            .collect();
+        to.sort_unstable();
+        to.dedup();
+        let what = describe(actor, change, before, now);
+        for p in to {
+            let Some(session) = net.player_session(p) else {
+                continue;
+            };
+            let guild = now
+                .filter(|g| g.members.iter().any(|m| m.player == p))
+                .map(|g| self.wire(g, p));
+            let push = ServerMessage::from(GuildPush {
+                guild_id: change.guild,
+                by: actor.0,
+                what: what.clone(),
+                guild,
+            });
+            let _ = net.push(session, &push);
+        }
+    }
+
+    /// `g` as `viewer` sees it: pending lists only for its leader and officers.
+    fn wire(&self, g: &GuildRecord, viewer: PlayerId) -> GuildWire {
+        let leads = g
+            .members
+            .iter()
+            .any(|m| m.player == viewer && m.role != GuildRole::Member);
+        GuildWire {
+            id: g.id,
+            name: g.name.clone(),
+            tag: g.tag.clone(),
+            notice: g.notice.clone(),
+            members: g
+                .members
+                .iter()
+                .map(|m| GuildMemberWire {
+                    player: m.player.0,
+                    role: m.role.code(),
+                    joined_unix_ms: m.joined_unix_ms,
+                })
+                .collect(),
+            member_cap: self.limits.member_cap as u32,
+            applicants: if leads {
+                g.applicants.iter().map(|p| p.0).collect()
+            } else {
+                Vec::new()
+            },
+            invited: if leads {
+                g.invited.iter().map(|p| p.0).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+fn reply(guild: Option<GuildWire>) -> ServerMessage {
+    ServerMessage::from(GuildReply { guild })
+}
+
+fn unavailable(e: &StoreError) -> ServerMessage {
+    tracing::warn!("guild change not saved: {e}");
+    let why = if matches!(e, StoreError::StaleEpoch { .. }) {
+        "this server no longer holds the kingdom; reconnect"
+    } else {
+        "the guild service cannot save right now; nothing changed, try again"
+    };
+    ServerMessage::error(codes::GUILD_UNAVAILABLE, why)
+}
+
+/// The rules' action for a wire action (`None`: a role that cannot be given).
+fn from_wire(a: GuildActionWire) -> Option<GuildAction> {
+    let p = PlayerId;
+    Some(match a {
+        GuildActionWire::Create { name, tag } => GuildAction::Create { name, tag },
+        GuildActionWire::Apply { guild } => GuildAction::Apply { guild },
+        GuildActionWire::Invite { player } => GuildAction::Invite { player: p(player) },
+        GuildActionWire::AcceptApplicant { player } => {
+            GuildAction::AcceptApplicant { player: p(player) }
+        }
+        GuildActionWire::DeclineApplicant { player } => {
+            GuildAction::DeclineApplicant { player: p(player) }
+        }
+        GuildActionWire::AcceptInvite { guild } => GuildAction::AcceptInvite { guild },
+        GuildActionWire::DeclineInvite { guild } => GuildAction::DeclineInvite { guild },
+        GuildActionWire::Leave => GuildAction::Leave,
+        GuildActionWire::Kick { player } => GuildAction::Kick { player: p(player) },
+        GuildActionWire::SetRole { player, role } => GuildAction::SetRole {
+            player: p(player),
+            role: match GuildRole::from_code(role)? {
+                GuildRole::Leader => return None,
+                r => r,
+            },
+        },
+        GuildActionWire::Transfer { player } => GuildAction::Transfer { player: p(player) },
+        GuildActionWire::EditNotice { text } => GuildAction::EditNotice { text },
+        GuildActionWire::Disband => GuildAction::Disband,
+        GuildActionWire::Show { .. } | GuildActionWire::Find { .. } => return None,
+    })
+}
+
+/// A sentence for the push.
+fn describe(
+    actor: PlayerId,
+    change: &GuildChange,
+    before: Option<&GuildRecord>,
+    now: Option<&GuildRecord>,
+) -> String {
+    if change.disbanded {
+        return format!("the guild was disbanded by player {}", actor.0);
+    }
+    let members = |g: Option<&GuildRecord>| -> Vec<PlayerId> {
+        g.map(|g| g.members.iter().map(|m| m.player).collect())
+            .unwrap_or_default()
+    };
+    let (was, is) = (members(before), members(now));
+    if let Some(joined) = is.iter().find(|p| !was.contains(p)) {
+        return format!("player {} joined", joined.0);
+    }
+    if let Some(left) = was.iter().find(|p| !is.contains(p)) {
+        return if *left == actor {
+            format!("player {} left", left.0)
+        } else {
+            format!("player {} was removed by player {}", left.0, actor.0)
+        };
+    }
+    format!("changed by player {}", actor.0)
+}
