@@ -186,9 +186,12 @@ impl TestApp {
             | ClientMessage::MailClaim(_) => {
                 self.error(session, request_id, ErrorCode::UNKNOWN_TYPE, "no mail here")
             }
-            ClientMessage::GuildRequest(_) => {
-                self.error(session, request_id, ErrorCode::UNKNOWN_TYPE, "no guilds here")
-            }
+            ClientMessage::GuildRequest(_) => self.error(
+                session,
+                request_id,
+                ErrorCode::UNKNOWN_TYPE,
+                "no guilds here",
+            ),
         }
     }
 

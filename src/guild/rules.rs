@@ -170,6 +170,9 @@ pub enum GuildRefusal {
     /// The actor's role may not do this.
     #[error("only {0} may {1}")]
     NotAllowed(&'static str, &'static str),
+    /// Nobody can kick the leader.
+    #[error("the leader cannot be kicked (the leader may hand the lead over with transfer)")]
+    KickLeader,
     /// The leader cannot leave a guild with other members.
     #[error("the leader cannot leave while others remain: transfer the leadership or disband")]
     LeaderMustStay,
@@ -388,9 +391,7 @@ impl Guilds {
                 let target = role_of(g, player).ok_or(GuildRefusal::NotAMember)?;
                 let mine = role_of(g, actor);
                 match (mine, target) {
-                    (_, GuildRole::Leader) => {
-                        return Err(GuildRefusal::NotAllowed("nobody", "kick the leader"));
-                    }
+                    (_, GuildRole::Leader) => return Err(GuildRefusal::KickLeader),
                     (Some(GuildRole::Officer), GuildRole::Officer) => {
                         return Err(GuildRefusal::NotAllowed("the leader", "kick an officer"));
                     }

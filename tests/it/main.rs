@@ -11,6 +11,7 @@ mod fair_inbox;
 mod fencing;
 mod grant_soak;
 mod grants;
+mod guilds;
 mod hostile_clients;
 mod hot_reload;
 mod journal_replay;

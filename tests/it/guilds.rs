@@ -1,0 +1,352 @@
+//! Guilds over real QUIC against a real `dominion serve`: a guild's whole life (create, invite,
+//! apply, accept, promote, kick, transfer, notice, leave, disband) with pushes to the members,
+//! refusals that name their rule, the world's alliances following every change (and a
+//! restart), and two players racing for the last slot.
+
+use std::time::{Duration, Instant};
+
+use dominion_net::client::{Client, ClientError, ClientOptions};
+use dominion_net::proto::{GuildActionWire as A, GuildWire, Login, ServerMessage};
+use dominion_net::transport::tls::Fingerprint;
+use dominion_tools::admin::AdminClient;
+use tokio::sync::mpsc::Receiver;
+
+use crate::admin::{TOKEN, admin_addr, token_file};
+use crate::support::{runtime, small_asset_files, start_game_server, write_assets};
+
+struct Player {
+    id: u64,
+    client: Client,
+    pushes: Receiver<ServerMessage>,
+}
+
+async fn join(addr: std::net::SocketAddr, fp: Fingerprint, openid: &str) -> Player {
+    let (client, pushes) = Client::connect(addr, ClientOptions::new(fp)).await.unwrap();
+    let ok = client
+        .login(Login {
+            openid: openid.into(),
+            platform_token: "dev".into(),
+            client_version: "test".into(),
+        })
+        .await
+        .unwrap();
+    Player {
+        id: ok.player_id,
+        client,
+        pushes,
+    }
+}
+
+/// The next guild push, skipping world and own-state pushes.
+async fn guild_push(p: &mut Player) -> dominion_net::proto::GuildPush {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match p.pushes.recv().await {
+                Some(ServerMessage::GuildPush(g)) => break g,
+                Some(_) => continue,
+                None => panic!("push channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("a guild push")
+}
+
+async fn refused(p: &Player, action: A) -> String {
+    match p.client.guild(action.clone()).await {
+        Err(ClientError::Server { code, message }) => {
+            assert_eq!(code, dominion::guild::codes::GUILD_REFUSED.0, "{message}");
+            message
+        }
+        other => panic!("{action:?} by {}: expected a refusal, got {other:?}", p.id),
+    }
+}
+
+async fn done(p: &Player, action: A) -> Option<GuildWire> {
+    p.client
+        .guild(action.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{action:?} by {}: {e}", p.id))
+}
+
+/// Waits until the world says `player`'s alliance is `want`.
+async fn alliance_becomes(admin: &AdminClient, player: u64, want: Option<u64>) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = admin.get(&format!("/v1/players/{player}")).await.unwrap();
+        if a.status == 200 && a.body["alliance"].as_u64() == want {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "player {player}'s alliance in the world stayed {:?}, expected {want:?}",
+            a.body["alliance"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn role_of(g: &GuildWire, player: u64) -> Option<u8> {
+    g.members
+        .iter()
+        .find(|m| m.player == player)
+        .map(|m| m.role)
+}
+
+#[test]
+fn a_guild_lives_through_invites_roles_kicks_a_restart_and_disbanding() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = token_file(dir.path());
+    let tf = tokens.to_str().unwrap();
+    let (mut server, addr, fp) = start_game_server(dir.path(), &["--admin-token-file", tf]);
+    let admin_at = admin_addr(&mut server);
+    let rt = runtime();
+    let (guild, bob_id, ann_id) = rt.block_on(async {
+        let admin = AdminClient::new(admin_at, TOKEN);
+        let mut ann = join(addr, fp, "ann").await;
+        let mut bob = join(addr, fp, "bob").await;
+        let mut cid = join(addr, fp, "cid").await;
+        let dan = join(addr, fp, "dan").await;
+
+        let g = done(
+            &ann,
+            A::Create {
+                name: "Night Watch".into(),
+                tag: "NW".into(),
+            },
+        )
+        .await
+        .expect("the new guild");
+        assert_eq!((g.name.as_str(), g.tag.as_str()), ("Night Watch", "NW"));
+        assert_eq!(role_of(&g, ann.id), Some(0));
+        assert_eq!(g.member_cap, 100);
+        let gid = g.id;
+        alliance_becomes(&admin, ann.id, Some(gid)).await;
+        let taken = refused(
+            &dan,
+            A::Create {
+                name: "NIGHT WATCH".into(),
+                tag: "DW".into(),
+            },
+        )
+        .await;
+        assert_eq!(taken, "a guild named \"NIGHT WATCH\" already exists");
+
+        // Invite → the invitee hears of it and accepts; the members hear of the join.
+        let g = done(&ann, A::Invite { player: bob.id }).await.unwrap();
+        assert_eq!(g.invited, vec![bob.id]);
+        let p = guild_push(&mut bob).await;
+        assert_eq!((p.guild_id, p.by), (gid, ann.id));
+        assert!(p.guild.is_none(), "not a member yet");
+        let g = done(&bob, A::AcceptInvite { guild: gid }).await.unwrap();
+        assert_eq!(role_of(&g, bob.id), Some(2));
+        assert!(g.invited.is_empty(), "a member sees no pending lists");
+        let p = guild_push(&mut ann).await;
+        assert_eq!(p.what, format!("player {} joined", bob.id));
+        alliance_becomes(&admin, bob.id, Some(gid)).await;
+
+        // Apply → accepted by the leader.
+        assert!(done(&cid, A::Apply { guild: gid }).await.is_none());
+        assert_eq!(
+            refused(&cid, A::Apply { guild: gid }).await,
+            "you have already applied to that guild"
+        );
+        let g = done(&ann, A::AcceptApplicant { player: cid.id })
+            .await
+            .unwrap();
+        assert_eq!(g.members.len(), 3);
+        alliance_becomes(&admin, cid.id, Some(gid)).await;
+
+        // What each role may not do, answered with the rule.
+        for (who, action, why) in [
+            (&cid, A::Disband, "only the leader may disband the guild"),
+            (
+                &cid,
+                A::Invite { player: dan.id },
+                "only officers and the leader may invite",
+            ),
+            (
+                &cid,
+                A::Kick { player: bob.id },
+                "only officers and the leader may kick members",
+            ),
+            (
+                &cid,
+                A::EditNotice { text: "x".into() },
+                "only officers and the leader may edit the notice",
+            ),
+            (
+                &cid,
+                A::SetRole {
+                    player: bob.id,
+                    role: 1,
+                },
+                "only the leader may promote or demote members",
+            ),
+            (
+                &cid,
+                A::Transfer { player: bob.id },
+                "only the leader may transfer the leadership",
+            ),
+            (&dan, A::Invite { player: cid.id }, "you are not in a guild"),
+            (&dan, A::Leave, "you are not in a guild"),
+            (
+                &ann,
+                A::Leave,
+                "the leader cannot leave while others remain: transfer the leadership or disband",
+            ),
+            (
+                &ann,
+                A::Invite { player: cid.id },
+                "that player is already in guild [NW]",
+            ),
+        ] {
+            assert_eq!(refused(who, action).await, why);
+        }
+
+        // Promote, then the officer kicks a member; the kicked player is told and unallied.
+        let g = done(
+            &ann,
+            A::SetRole {
+                player: bob.id,
+                role: 1,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(role_of(&g, bob.id), Some(1));
+        assert_eq!(
+            refused(&bob, A::Kick { player: ann.id }).await,
+            "the leader cannot be kicked (the leader may hand the lead over with transfer)"
+        );
+        let g = done(&bob, A::Kick { player: cid.id }).await.unwrap();
+        assert_eq!(role_of(&g, cid.id), None);
+        loop {
+            let p = guild_push(&mut cid).await;
+            if p.guild.is_none() && p.what.contains("was removed") {
+                assert_eq!(
+                    p.what,
+                    format!("player {} was removed by player {}", cid.id, bob.id)
+                );
+                break;
+            }
+        }
+        alliance_becomes(&admin, cid.id, None).await;
+
+        // Transfer the lead, edit the notice, the old leader leaves.
+        let g = done(&ann, A::Transfer { player: bob.id }).await.unwrap();
+        assert_eq!(
+            (role_of(&g, bob.id), role_of(&g, ann.id)),
+            (Some(0), Some(1))
+        );
+        done(
+            &bob,
+            A::EditNotice {
+                text: "wall duty at 20:00".into(),
+            },
+        )
+        .await;
+        assert!(done(&ann, A::Leave).await.is_none());
+        alliance_becomes(&admin, ann.id, None).await;
+        // Show and Find read without changing anything.
+        let shown = done(
+            &dan,
+            A::Find {
+                name_or_tag: "nw".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(shown.notice, "wall duty at 20:00");
+        assert_eq!(shown.members.len(), 1);
+        (gid, bob.id, ann.id)
+    });
+
+    // Everything survives a restart: the guild, its notice and the world's alliances.
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{lines:#?}");
+    let (mut server, addr, fp) = start_game_server(dir.path(), &["--admin-token-file", tf]);
+    let admin_at = admin_addr(&mut server);
+    rt.block_on(async {
+        let admin = AdminClient::new(admin_at, TOKEN);
+        let bob = join(addr, fp, "bob").await;
+        assert_eq!(bob.id, bob_id);
+        let g = done(&bob, A::Show { guild: 0 }).await.unwrap();
+        assert_eq!(g.id, guild);
+        assert_eq!(g.notice, "wall duty at 20:00");
+        assert_eq!(role_of(&g, bob_id), Some(0));
+        alliance_becomes(&admin, bob_id, Some(guild)).await;
+        alliance_becomes(&admin, ann_id, None).await;
+
+        // Disbanding frees everyone and the name.
+        assert!(done(&bob, A::Disband).await.is_none());
+        alliance_becomes(&admin, bob_id, None).await;
+        assert!(done(&bob, A::Show { guild: 0 }).await.is_none());
+        match bob.client.guild(A::Show { guild }).await {
+            Err(ClientError::Server { code, .. }) => {
+                assert_eq!(code, dominion::guild::codes::GUILD_NOT_FOUND.0)
+            }
+            other => panic!("a disbanded guild: {other:?}"),
+        }
+        done(
+            &bob,
+            A::Create {
+                name: "Night Watch".into(),
+                tag: "NW".into(),
+            },
+        )
+        .await
+        .expect("the name is free again");
+    });
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{lines:#?}");
+}
+
+#[test]
+fn two_players_racing_for_the_last_slot_exactly_one_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = small_asset_files(200);
+    let guilds = files
+        .get_mut("guilds.toml")
+        .expect("guilds.toml is shipped");
+    *guilds = guilds.replace("member_cap = 100", "member_cap = 2");
+    write_assets(&dir.path().join("assets"), &files);
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let lead = join(addr, fp, "lead").await;
+        let x = join(addr, fp, "x").await;
+        let y = join(addr, fp, "y").await;
+        let g = done(
+            &lead,
+            A::Create {
+                name: "Two Only".into(),
+                tag: "TWO".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(g.member_cap, 2);
+        done(&lead, A::Invite { player: x.id }).await;
+        done(&lead, A::Invite { player: y.id }).await;
+        let (rx, ry) = tokio::join!(
+            x.client.guild(A::AcceptInvite { guild: g.id }),
+            y.client.guild(A::AcceptInvite { guild: g.id })
+        );
+        let results = [rx, ry];
+        let ins = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+        assert_eq!(ins, 1, "{results:?}");
+        let full = results
+            .iter()
+            .find_map(|r| match r {
+                Err(ClientError::Server { message, .. }) => Some(message.clone()),
+                _ => None,
+            })
+            .expect("the other is refused");
+        assert_eq!(full, "the guild is full (2/2)");
+        let g = done(&lead, A::Show { guild: 0 }).await.unwrap();
+        assert_eq!(g.members.len(), 2);
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
