@@ -9,7 +9,7 @@ use dominion_net::proto::{ClientMessage, ErrorCode, LoginOk, ServerMessage};
 use dominion_net::transport::{ServerEvent, ServerHandle, SessionId};
 use tokio::sync::mpsc;
 
-use crate::guild::GuildHandle;
+use crate::guild::{GuildAsk, GuildHandle};
 use crate::inbox::Refused;
 use crate::login::{LoggedIn, LoginError, LoginService};
 use crate::mail::{MailHandle, MailRequest};
@@ -125,11 +125,19 @@ impl Gateway {
                 self.mail_request(session, request_id, MailRequest::Claim(m))
             }
             ClientMessage::GuildRequest(r) => {
-                // The protocol core only lets authenticated sessions send these.
-                if let Some(player) = self.net.session_player(session) {
-                    self.guilds.request(session, request_id, player, r);
-                }
+                self.guild_request(session, request_id, GuildAsk::Action(r.action))
             }
+            ClientMessage::GuildChatSend(m) => {
+                self.guild_request(session, request_id, GuildAsk::ChatSend(m.text))
+            }
+            ClientMessage::GuildChatHistory(h) => self.guild_request(
+                session,
+                request_id,
+                GuildAsk::ChatHistory {
+                    before: h.before,
+                    limit: h.limit,
+                },
+            ),
             other => {
                 tracing::debug!(?session, "message not handled by the gateway: {other:?}");
             }
@@ -141,6 +149,14 @@ impl Gateway {
         // The protocol core only lets authenticated sessions send these.
         if let Some(player) = self.net.session_player(session) {
             self.mail.request(session, request_id, player, request);
+        }
+    }
+
+    /// Hands a guild request to the guild service, which replies.
+    fn guild_request(&self, session: SessionId, request_id: u32, ask: GuildAsk) {
+        // The protocol core only lets authenticated sessions send these.
+        if let Some(player) = self.net.session_player(session) {
+            self.guilds.request(session, request_id, player, ask);
         }
     }
 

@@ -301,6 +301,39 @@ impl Client {
         }
     }
 
+    /// Says `text` in the player's guild chat; returns the message as stored (its id and
+    /// time). The other members online get it pushed as a [`crate::proto::GuildChatPage`].
+    /// Refusals: not in a guild, empty or too long (the guild service's code), too many
+    /// messages a minute (`RATE_LIMITED`, with the wait).
+    pub async fn guild_chat(
+        &self,
+        text: impl Into<String>,
+    ) -> Result<crate::proto::GuildChatWire, ClientError> {
+        let text = text.into();
+        match self.request(crate::proto::GuildChatSend { text }).await? {
+            ServerMessage::GuildChatPage(mut p) if p.messages.len() == 1 => {
+                Ok(p.messages.remove(0))
+            }
+            other => Err(unexpected(MessageType::GuildChatPage, &other)),
+        }
+    }
+
+    /// Up to `limit` (1..=100) messages of the guild chat with an id below `before` (0: the
+    /// newest), newest first; page on with the last id.
+    pub async fn guild_chat_history(
+        &self,
+        before: u64,
+        limit: u16,
+    ) -> Result<Vec<crate::proto::GuildChatWire>, ClientError> {
+        match self
+            .request(crate::proto::GuildChatHistory { before, limit })
+            .await?
+        {
+            ServerMessage::GuildChatPage(p) => Ok(p.messages),
+            other => Err(unexpected(MessageType::GuildChatPage, &other)),
+        }
+    }
+
     /// Round trip of a Ping through the server's protocol core.
     pub async fn ping(&self) -> Result<Duration, ClientError> {
         let nonce = u64::from(self.next_request_id()) << 32 | 0x5eed;

@@ -186,7 +186,9 @@ impl TestApp {
             | ClientMessage::MailClaim(_) => {
                 self.error(session, request_id, ErrorCode::UNKNOWN_TYPE, "no mail here")
             }
-            ClientMessage::GuildRequest(_) => self.error(
+            ClientMessage::GuildRequest(_)
+            | ClientMessage::GuildChatSend(_)
+            | ClientMessage::GuildChatHistory(_) => self.error(
                 session,
                 request_id,
                 ErrorCode::UNKNOWN_TYPE,

@@ -63,9 +63,9 @@ pub use mail::{Deleted, Mail, MailKind, MailPage, MailStore, NewMail, open_mail_
 pub use migrate::{Migrations, plan_migrations};
 pub use mongo::MongoStore;
 pub use records::{
-    AccountRecord, Collection, FreeSlotsRecord, GrantsRecord, GuildMemberRecord, GuildRecord,
-    GuildRole, KingdomId, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose, MarchRecord,
-    PlayerRecord, Record, RespawnRecord, StoredDoc, TerrainRecord, WorldMetaRecord,
+    AccountRecord, Collection, FreeSlotsRecord, GrantsRecord, GuildChatRecord, GuildMemberRecord,
+    GuildRecord, GuildRole, KingdomId, MapObjectKind, MapObjectRecord, MarchPhase, MarchPurpose,
+    MarchRecord, PlayerRecord, Record, RespawnRecord, StoredDoc, TerrainRecord, WorldMetaRecord,
 };
 pub use save_queue::{SaveQueue, SaveQueueConfig, SaveStats};
 pub use sqlite::SqliteStore;

@@ -45,17 +45,20 @@ pub enum Collection {
     WorldMeta,
     /// [`GuildRecord`].
     Guilds,
+    /// [`GuildChatRecord`].
+    GuildChat,
 }
 
 impl Collection {
     /// Every versioned collection, in a fixed order.
-    pub const ALL: [Collection; 6] = [
+    pub const ALL: [Collection; 7] = [
         Collection::Accounts,
         Collection::Players,
         Collection::MapObjects,
         Collection::Marches,
         Collection::WorldMeta,
         Collection::Guilds,
+        Collection::GuildChat,
     ];
 
     /// The stored name (MongoDB collection, SQLite table).
@@ -67,6 +70,7 @@ impl Collection {
             Collection::Marches => "marches",
             Collection::WorldMeta => "world_meta",
             Collection::Guilds => "guilds",
+            Collection::GuildChat => "guild_chat",
         }
     }
 
@@ -84,6 +88,7 @@ impl Collection {
             Collection::Marches => MarchRecord::SCHEMA_VERSION,
             Collection::WorldMeta => WorldMetaRecord::SCHEMA_VERSION,
             Collection::Guilds => GuildRecord::SCHEMA_VERSION,
+            Collection::GuildChat => GuildChatRecord::SCHEMA_VERSION,
         }
     }
 }
@@ -1204,6 +1209,54 @@ impl Record for GuildRecord {
     }
 }
 
+/// One guild chat message. Key: `{guild}:{id}` with the id zero-padded, so keys sort by time.
+/// The guild service keeps the newest `chat_keep` (`guilds.toml`) of each guild and deletes
+/// older ones in the batch that writes a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuildChatRecord {
+    /// The guild.
+    pub guild: u64,
+    /// Message id within the guild, rising.
+    pub id: u64,
+    /// Who wrote it.
+    pub from: PlayerId,
+    /// When (ms since the Unix epoch).
+    pub sent_unix_ms: i64,
+    /// The text.
+    pub text: String,
+}
+
+impl GuildChatRecord {
+    /// The key of message `id` of `guild`.
+    pub fn key_of(guild: u64, id: u64) -> String {
+        format!("{guild}:{id:020}")
+    }
+}
+
+impl Record for GuildChatRecord {
+    const COLLECTION: Collection = Collection::GuildChat;
+    const SCHEMA_VERSION: i32 = 1;
+    fn key(&self) -> String {
+        GuildChatRecord::key_of(self.guild, self.id)
+    }
+    fn encode(&self, doc: &mut Document) {
+        doc.insert("guild", self.guild as i64);
+        doc.insert("id", self.id as i64);
+        doc.insert("from", self.from.0 as i64);
+        doc.insert("sent_unix_ms", self.sent_unix_ms);
+        doc.insert("text", self.text.clone());
+    }
+    fn decode(doc: &Document) -> Result<Self, String> {
+        Ok(GuildChatRecord {
+            guild: get_u64(doc, "guild")?,
+            id: get_u64(doc, "id")?,
+            from: PlayerId(get_u64(doc, "from")?),
+            sent_unix_ms: get_u64(doc, "sent_unix_ms")? as i64,
+            text: get_str(doc, "text")?.to_owned(),
+        })
+    }
+}
+
 fn get_opt_u64(doc: &Document, field: &str) -> Result<Option<u64>, String> {
     match doc.get(field) {
         None | Some(Bson::Null) => Ok(None),
@@ -1247,6 +1300,14 @@ mod tests {
             invited: vec![PlayerId(4), PlayerId(5)],
         };
         roundtrip(g.clone());
+        roundtrip(GuildChatRecord {
+            guild: 3,
+            id: u64::MAX,
+            from: PlayerId(65537),
+            sent_unix_ms: 5,
+            text: "rally at the pass ⚔".into(),
+        });
+        assert!(GuildChatRecord::key_of(3, 9) < GuildChatRecord::key_of(3, 10));
         let mut d = StoredDoc::from_record(KingdomId(7), &g);
         d.body.insert(
             "members",

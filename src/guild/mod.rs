@@ -9,26 +9,31 @@
 //! ([`alliances`]): a store that fails changes nothing, and the world never allies players the
 //! store does not. At start the world's alliances are reconciled with the stored guilds.
 //!
-//! Not built yet: guild chat and its history (the issue's item 2).
+//! Guild chat ([`chat`]): a member's message is checked (length, rate), written with the
+//! oldest messages beyond the history's size deleted in the same batch, then answered and
+//! pushed to the other members online; history pages come from memory.
 
 pub mod alliances;
+pub mod chat;
 pub mod rules;
 
 use std::sync::Arc;
 
 use dominion_net::proto::{
-    ErrorCode, GuildActionWire, GuildMemberWire, GuildPush, GuildReply, GuildRequest, GuildWire,
+    ErrorCode, GuildActionWire, GuildChatPage, GuildMemberWire, GuildPush, GuildReply, GuildWire,
     ServerMessage,
 };
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_persistence::store::now_unix_ms;
 use dominion_persistence::{
-    GuildRecord, GuildRole, KingdomId, Migrations, Store, StoreError, WriteBatch, load_records,
+    GuildChatRecord, GuildRecord, GuildRole, KingdomId, Migrations, Store, StoreError, WriteBatch,
+    load_records,
 };
 use dominion_sim::types::PlayerId;
 use tokio::sync::{mpsc, oneshot};
 
 pub use alliances::{AllianceDesk, AllianceSender};
+pub use chat::{Chat, ChatRefusal};
 pub use rules::{GuildAction, GuildChange, GuildLimits, GuildRefusal, Guilds};
 
 /// Application error codes of the guild service.
@@ -45,14 +50,30 @@ pub mod codes {
 /// Most requests waiting for the service; more are answered `RATE_LIMITED`.
 pub const QUEUE: usize = 4096;
 
+/// What a player asks of the guild service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuildAsk {
+    /// A guild action (answered [`GuildReply`]).
+    Action(GuildActionWire),
+    /// Say something in the guild's chat (answered [`GuildChatPage`] with the message).
+    ChatSend(String),
+    /// A page of the chat history (answered [`GuildChatPage`]).
+    ChatHistory {
+        /// Only messages with a smaller id; 0 for the newest.
+        before: u64,
+        /// How many.
+        limit: u16,
+    },
+}
+
 enum GuildInput {
     Request {
         session: SessionId,
         request_id: u32,
         player: PlayerId,
-        action: GuildActionWire,
+        ask: GuildAsk,
     },
-    Ask(PlayerId, GuildActionWire, oneshot::Sender<ServerMessage>),
+    Ask(PlayerId, GuildAsk, oneshot::Sender<ServerMessage>),
 }
 
 /// Sends requests to the guild service. Cheap to clone; never waits.
@@ -65,12 +86,12 @@ pub struct GuildHandle {
 impl GuildHandle {
     /// Queues a player's request; the reply goes to `session`. A full queue is answered
     /// `RATE_LIMITED` at once.
-    pub fn request(&self, session: SessionId, request_id: u32, player: PlayerId, r: GuildRequest) {
+    pub fn request(&self, session: SessionId, request_id: u32, player: PlayerId, ask: GuildAsk) {
         let input = GuildInput::Request {
             session,
             request_id,
             player,
-            action: r.action,
+            ask,
         };
         if self.tx.try_send(input).is_err()
             && let Some(net) = &self.net
@@ -87,14 +108,10 @@ impl GuildHandle {
     }
 
     /// Answers a player's request here instead of on a session (tests, operators).
-    pub async fn ask(
-        &self,
-        player: PlayerId,
-        action: GuildActionWire,
-    ) -> Result<ServerMessage, String> {
+    pub async fn ask(&self, player: PlayerId, ask: GuildAsk) -> Result<ServerMessage, String> {
         let (reply, wait) = oneshot::channel();
         self.tx
-            .send(GuildInput::Ask(player, action, reply))
+            .send(GuildInput::Ask(player, ask, reply))
             .await
             .map_err(|_| "the guild service has stopped".to_owned())?;
         wait.await
@@ -109,6 +126,7 @@ pub struct GuildService {
     epoch: u64,
     limits: GuildLimits,
     guilds: Guilds,
+    chat: Chat,
     net: Option<ServerHandle>,
     world: AllianceSender,
     /// A standby answers reads and refuses every change.
@@ -136,6 +154,9 @@ impl GuildService {
         for p in &problems {
             tracing::warn!("guilds: {p}");
         }
+        let messages: Vec<GuildChatRecord> =
+            load_records(store.as_ref(), migrations, kingdom).await?;
+        let chat = Chat::from_records(messages, limits.chat_keep);
         let should = guilds.alliances();
         let mut sent = 0;
         for &(player, now) in world_alliances {
@@ -156,6 +177,7 @@ impl GuildService {
             epoch,
             limits,
             guilds,
+            chat,
             net,
             world,
             standby,
@@ -179,19 +201,79 @@ impl GuildService {
                     session,
                     request_id,
                     player,
-                    action,
+                    ask,
                 } => {
-                    let reply = self.answer(player, action).await;
+                    let reply = self.serve(player, ask).await;
                     if let Some(net) = &self.net {
                         let _ = net.reply(session, request_id, &reply);
                     }
                 }
-                GuildInput::Ask(player, action, reply) => {
-                    let answer = self.answer(player, action).await;
+                GuildInput::Ask(player, ask, reply) => {
+                    let answer = self.serve(player, ask).await;
                     let _ = reply.send(answer);
                 }
             }
         }
+    }
+
+    async fn serve(&mut self, actor: PlayerId, ask: GuildAsk) -> ServerMessage {
+        match ask {
+            GuildAsk::Action(a) => self.answer(actor, a).await,
+            GuildAsk::ChatSend(text) => self.chat_send(actor, text).await,
+            GuildAsk::ChatHistory { before, limit } => match self.guilds.guild_of(actor) {
+                Some(g) => ServerMessage::from(GuildChatPage {
+                    guild_id: g.id,
+                    messages: self.chat.page(g.id, before, limit),
+                }),
+                None => ServerMessage::error(codes::GUILD_REFUSED, "you are not in a guild"),
+            },
+        }
+    }
+
+    /// Checks, writes, answers and pushes one chat message.
+    async fn chat_send(&mut self, actor: PlayerId, text: String) -> ServerMessage {
+        if self.standby {
+            return standby_refusal();
+        }
+        let Some(g) = self.guilds.guild_of(actor) else {
+            return ServerMessage::error(codes::GUILD_REFUSED, "you are not in a guild");
+        };
+        let (gid, members): (u64, Vec<PlayerId>) =
+            (g.id, g.members.iter().map(|m| m.player).collect());
+        match self
+            .chat
+            .admit(&self.limits, actor, &text, std::time::Instant::now())
+        {
+            Ok(()) => {}
+            Err(e @ ChatRefusal::TooFast { .. }) => {
+                return ServerMessage::error(ErrorCode::RATE_LIMITED, e.to_string());
+            }
+            Err(e) => return ServerMessage::error(codes::GUILD_REFUSED, e.to_string()),
+        }
+        let (message, gone) = self
+            .chat
+            .next(&self.limits, gid, actor, text, now_unix_ms());
+        let mut batch = WriteBatch::new(self.kingdom);
+        batch.upsert(message.clone());
+        for key in &gone {
+            batch.delete::<GuildChatRecord>(key);
+        }
+        if let Err(e) = self.store.apply(self.epoch, &batch).await {
+            return unavailable(&e);
+        }
+        let page = ServerMessage::from(GuildChatPage {
+            guild_id: gid,
+            messages: vec![chat::wire(&message)],
+        });
+        self.chat.keep(&self.limits, message);
+        if let Some(net) = &self.net {
+            for p in members.into_iter().filter(|p| *p != actor) {
+                if let Some(session) = net.player_session(p) {
+                    let _ = net.push(session, &page);
+                }
+            }
+        }
+        page
     }
 
     async fn answer(&mut self, actor: PlayerId, action: GuildActionWire) -> ServerMessage {
@@ -231,11 +313,7 @@ impl GuildService {
             },
         };
         if self.standby {
-            return ServerMessage::error(
-                ErrorCode::MAINTENANCE,
-                "this server is a standby (a read-only copy of the kingdom): guilds can be \
-                 looked at here but not changed",
-            );
+            return standby_refusal();
         }
         let new_id = match &action {
             GuildAction::Create { .. } => {
@@ -259,6 +337,9 @@ impl GuildService {
             }
             None => {
                 batch.delete::<GuildRecord>(&change.guild.to_string());
+                for key in self.chat.keys_of(change.guild) {
+                    batch.delete::<GuildChatRecord>(&key);
+                }
             }
         }
         if let Err(e) = self.store.apply(self.epoch, &batch).await {
@@ -266,6 +347,9 @@ impl GuildService {
         }
         let before = self.guilds.get(change.guild).cloned();
         self.guilds = next;
+        if change.disbanded {
+            self.chat.forget(change.guild);
+        }
         for &(player, alliance) in &change.alliances {
             self.world.set(player, alliance);
         }
@@ -342,6 +426,14 @@ impl GuildService {
             },
         }
     }
+}
+
+fn standby_refusal() -> ServerMessage {
+    ServerMessage::error(
+        ErrorCode::MAINTENANCE,
+        "this server is a standby (a read-only copy of the kingdom): guilds can be looked at \
+         here but not changed",
+    )
 }
 
 fn reply(guild: Option<GuildWire>) -> ServerMessage {

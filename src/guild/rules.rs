@@ -36,6 +36,12 @@ pub struct GuildLimits {
     pub pending_cap: usize,
     /// Words no name or tag may be (compared case-insensitively, also as a name's word).
     pub reserved: Vec<String>,
+    /// Longest chat message, in bytes.
+    pub chat_bytes: usize,
+    /// Chat messages one member may send per minute (bursts of as many).
+    pub chat_per_minute: u32,
+    /// Chat messages a guild's history keeps.
+    pub chat_keep: usize,
 }
 
 impl GuildLimits {
@@ -48,6 +54,9 @@ impl GuildLimits {
             notice_bytes: c.notice_max_bytes as usize,
             pending_cap: c.pending_max as usize,
             reserved: c.reserved.iter().map(|w| w.to_lowercase()).collect(),
+            chat_bytes: c.chat_max_bytes as usize,
+            chat_per_minute: c.chat_per_minute,
+            chat_keep: c.chat_keep as usize,
         }
     }
 }

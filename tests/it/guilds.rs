@@ -350,3 +350,146 @@ fn two_players_racing_for_the_last_slot_exactly_one_gets_in() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// The next chat push, skipping everything else.
+async fn chat_push(p: &mut Player) -> dominion_net::proto::GuildChatPage {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match p.pushes.recv().await {
+                Some(ServerMessage::GuildChatPage(c)) => break c,
+                Some(_) => continue,
+                None => panic!("push channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("a chat push")
+}
+
+#[test]
+fn guild_chat_reaches_the_members_pages_back_limits_floods_and_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = small_asset_files(200);
+    let guilds = files
+        .get_mut("guilds.toml")
+        .expect("guilds.toml is shipped");
+    *guilds = guilds
+        .replace("chat_per_minute = 20", "chat_per_minute = 6")
+        .replace("chat_keep = 200", "chat_keep = 4")
+        .replace("chat_max_bytes = 500", "chat_max_bytes = 40");
+    write_assets(&dir.path().join("assets"), &files);
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    let rt = runtime();
+    let gid = rt.block_on(async {
+        let ann = join(addr, fp, "ann").await;
+        let mut bob = join(addr, fp, "bob").await;
+        let out = join(addr, fp, "out").await;
+        let g = done(
+            &ann,
+            A::Create {
+                name: "Chatters".into(),
+                tag: "CH".into(),
+            },
+        )
+        .await
+        .unwrap();
+        done(&ann, A::Invite { player: bob.id }).await;
+        done(&bob, A::AcceptInvite { guild: g.id }).await;
+
+        let sent = ann.client.guild_chat("rally at the pass").await.unwrap();
+        assert_eq!((sent.id, sent.from), (1, ann.id));
+        let pushed = chat_push(&mut bob).await;
+        assert_eq!(pushed.guild_id, g.id);
+        assert_eq!(pushed.messages, vec![sent.clone()]);
+
+        // Limits: length, emptiness, outsiders, and a flood.
+        for (who, text, code, why) in [
+            (
+                &ann,
+                "x".repeat(41),
+                dominion::guild::codes::GUILD_REFUSED.0,
+                "the message is 41 bytes, at most 40",
+            ),
+            (
+                &ann,
+                "   ".to_owned(),
+                dominion::guild::codes::GUILD_REFUSED.0,
+                "a chat message may not be empty",
+            ),
+            (
+                &out,
+                "hello".to_owned(),
+                dominion::guild::codes::GUILD_REFUSED.0,
+                "you are not in a guild",
+            ),
+        ] {
+            match who.client.guild_chat(text).await {
+                Err(ClientError::Server { code: c, message }) => {
+                    assert_eq!((c, message.as_str()), (code, why))
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        let mut refused_fast = 0;
+        for i in 0..8 {
+            match bob.client.guild_chat(format!("spam {i}")).await {
+                Ok(_) => {}
+                Err(ClientError::Server { code, message }) => {
+                    assert_eq!(code, dominion_net::proto::ErrorCode::RATE_LIMITED.0);
+                    assert!(
+                        message.starts_with("you may send 6 guild chat messages a minute"),
+                        "{message}"
+                    );
+                    refused_fast += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(refused_fast, 2, "a burst of 6, then refused");
+
+        // The history keeps the newest 4 and pages newest first.
+        let page = ann.client.guild_chat_history(0, 3).await.unwrap();
+        let texts: Vec<&str> = page.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, vec!["spam 5", "spam 4", "spam 3"]);
+        let rest = ann.client.guild_chat_history(page[2].id, 10).await.unwrap();
+        let texts: Vec<&str> = rest.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, vec!["spam 2"]);
+        g.id
+    });
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{lines:#?}");
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    rt.block_on(async {
+        let bob = join(addr, fp, "bob").await;
+        let page = bob.client.guild_chat_history(0, 10).await.unwrap();
+        let texts: Vec<&str> = page.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, vec!["spam 5", "spam 4", "spam 3", "spam 2"]);
+        let next = bob.client.guild_chat("back again").await.unwrap();
+        assert_eq!(next.id, page[0].id + 1, "ids go on after a restart");
+        // Disbanding deletes the chat with the guild.
+        let ann = join(addr, fp, "ann").await;
+        assert!(done(&ann, A::Disband).await.is_none());
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let url = format!("sqlite://{}", dir.path().join("data/dominion.db").display());
+    rt.block_on(async {
+        use dominion_persistence::{GuildChatRecord, GuildRecord, KingdomId, Migrations};
+        let store = dominion_persistence::StoreConfig::from_url(&url)
+            .unwrap()
+            .open()
+            .await
+            .unwrap();
+        let m = Migrations::builtin();
+        let guilds: Vec<GuildRecord> =
+            dominion_persistence::load_records(store.as_ref(), &m, KingdomId(1))
+                .await
+                .unwrap();
+        let chat: Vec<GuildChatRecord> =
+            dominion_persistence::load_records(store.as_ref(), &m, KingdomId(1))
+                .await
+                .unwrap();
+        assert!(guilds.iter().all(|g| g.id != gid), "{guilds:?}");
+        assert!(chat.iter().all(|c| c.guild != gid), "{chat:?}");
+    });
+}

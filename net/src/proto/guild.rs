@@ -191,3 +191,72 @@ impl super::messages::Validate for GuildRequest {
         Ok(())
     }
 }
+
+/// Most messages one [`GuildChatHistory`] may ask for.
+pub const MAX_CHAT_PAGE: u16 = 100;
+/// Longest chat message a request may carry (bytes; `guilds.toml` sets the real limit).
+pub const MAX_CHAT_BYTES: usize = 10_000;
+
+/// Client → server: say something in your guild's chat; the reply is a [`GuildChatPage`]
+/// holding the message as stored, and every other online member gets it pushed.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GuildChatSend {
+    /// The text (UTF-8).
+    pub text: String,
+}
+
+/// Client → server: a page of your guild's chat history, newest first.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GuildChatHistory {
+    /// Only messages with a smaller id (the last id of the previous page); 0 for the newest.
+    pub before: u64,
+    /// How many (1..=[`MAX_CHAT_PAGE`]).
+    pub limit: u16,
+}
+
+/// One chat message.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GuildChatWire {
+    /// Id within the guild; newer messages have higher ids.
+    pub id: u64,
+    /// Who wrote it.
+    pub from: u64,
+    /// When (ms since the Unix epoch).
+    pub sent_unix_ms: i64,
+    /// The text.
+    pub text: String,
+}
+
+/// Server → client: reply to [`GuildChatSend`] and [`GuildChatHistory`], and the push of a new
+/// message to the other members online.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GuildChatPage {
+    /// The guild.
+    pub guild_id: u64,
+    /// Messages, newest first.
+    pub messages: Vec<GuildChatWire>,
+}
+
+impl super::messages::Validate for GuildChatSend {
+    fn validate(&self) -> Result<(), String> {
+        if self.text.len() > MAX_CHAT_BYTES {
+            return Err(format!(
+                "GuildChatSend.text is {} bytes, at most {MAX_CHAT_BYTES}",
+                self.text.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl super::messages::Validate for GuildChatHistory {
+    fn validate(&self) -> Result<(), String> {
+        if self.limit == 0 || self.limit > MAX_CHAT_PAGE {
+            return Err(format!(
+                "GuildChatHistory.limit {} outside 1..={MAX_CHAT_PAGE}",
+                self.limit
+            ));
+        }
+        Ok(())
+    }
+}

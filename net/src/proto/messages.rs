@@ -14,6 +14,7 @@
 //! | `0x0020`–`0x0023` | [`MailList`], [`MailRead`], [`MailMarkRead`], [`MailDelete`] | C→S | request |
 //! | `0x0024` | [`MailClaim`] | C→S | request |
 //! | `0x0030` | [`GuildRequest`] | C→S | request |
+//! | `0x0031`, `0x0032` | [`GuildChatSend`], [`GuildChatHistory`] | C→S | request |
 //! | `0x8000` | [`ErrorReply`] | S→C | reply (or push for errors on pushes) |
 //! | `0x8001` | [`LoginOk`] | S→C | reply to Login/Resume |
 //! | `0x8003` | [`ViewportSet`] | S→C | reply to SetViewport |
@@ -22,6 +23,7 @@
 //! | `0x8020`–`0x8022` | [`MailPage`], [`MailItem`], [`MailDone`] | S→C | replies to mail requests |
 //! | `0x8023` | [`MailClaimed`] | S→C | reply to MailClaim |
 //! | `0x8030` | [`GuildReply`] | S→C | reply to GuildRequest |
+//! | `0x8031` | [`GuildChatPage`] | S→C | reply to GuildChatSend/History; push of a new message |
 //! | `0x8100` | [`Kick`] | S→C | push |
 //! | `0x8101` | [`MoveTo`] | S→C | push |
 //! | `0x8200` | [`WorldDelta`] | S→C | push |
@@ -86,6 +88,10 @@ pub enum MessageType {
     MailClaim = 0x0024,
     /// [`GuildRequest`].
     GuildRequest = 0x0030,
+    /// [`GuildChatSend`].
+    GuildChatSend = 0x0031,
+    /// [`GuildChatHistory`].
+    GuildChatHistory = 0x0032,
     /// [`ErrorReply`].
     ErrorReply = 0x8000,
     /// [`LoginOk`].
@@ -106,6 +112,8 @@ pub enum MessageType {
     MailClaimed = 0x8023,
     /// [`GuildReply`].
     GuildReply = 0x8030,
+    /// [`GuildChatPage`].
+    GuildChatPage = 0x8031,
     /// [`Kick`].
     Kick = 0x8100,
     /// [`MoveTo`].
@@ -122,7 +130,7 @@ pub enum MessageType {
 
 impl MessageType {
     /// Every known type.
-    pub const ALL: [MessageType; 27] = [
+    pub const ALL: [MessageType; 30] = [
         MessageType::Login,
         MessageType::Resume,
         MessageType::SetViewport,
@@ -150,6 +158,9 @@ impl MessageType {
         MessageType::GuildRequest,
         MessageType::GuildReply,
         MessageType::GuildPush,
+        MessageType::GuildChatSend,
+        MessageType::GuildChatHistory,
+        MessageType::GuildChatPage,
     ];
 
     /// The wire id.
@@ -197,6 +208,9 @@ impl MessageType {
             MessageType::GuildRequest => "GuildRequest",
             MessageType::GuildReply => "GuildReply",
             MessageType::GuildPush => "GuildPush",
+            MessageType::GuildChatSend => "GuildChatSend",
+            MessageType::GuildChatHistory => "GuildChatHistory",
+            MessageType::GuildChatPage => "GuildChatPage",
         }
     }
 }
@@ -345,7 +359,9 @@ pub struct CommandResult {
     pub outcome: CommandOutcome,
 }
 
-pub use super::guild::{GuildPush, GuildReply, GuildRequest};
+pub use super::guild::{
+    GuildChatHistory, GuildChatPage, GuildChatSend, GuildPush, GuildReply, GuildRequest,
+};
 pub use super::mail::{
     MailClaim, MailClaimed, MailDelete, MailDone, MailItem, MailList, MailMarkRead, MailPage,
     MailRead,
@@ -633,7 +649,8 @@ no_semantic_limits!(
     MailClaim,
     MailClaimed,
     GuildReply,
-    GuildPush
+    GuildPush,
+    GuildChatPage
 );
 
 macro_rules! message_enum {
@@ -727,6 +744,10 @@ message_enum!(
         MailClaim,
         /// See [`GuildRequest`].
         GuildRequest,
+        /// See [`GuildChatSend`].
+        GuildChatSend,
+        /// See [`GuildChatHistory`].
+        GuildChatHistory,
     }
 );
 
@@ -765,6 +786,8 @@ message_enum!(
         GuildReply,
         /// See [`GuildPush`].
         GuildPush,
+        /// See [`GuildChatPage`].
+        GuildChatPage,
     }
 );
 

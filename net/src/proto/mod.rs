@@ -19,7 +19,10 @@ pub use frame::{
     DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN, PUSH_REQUEST_ID,
     encode_frame,
 };
-pub use guild::{GuildActionWire, GuildMemberWire, GuildPush, GuildReply, GuildRequest, GuildWire};
+pub use guild::{
+    GuildActionWire, GuildChatHistory, GuildChatPage, GuildChatSend, GuildChatWire,
+    GuildMemberWire, GuildPush, GuildReply, GuildRequest, GuildWire,
+};
 pub use messages::{
     ClientMessage, Command, CommandBody, CommandOutcome, CommandResult, EncodeError, ErrorCode,
     ErrorReply, Kick, Login, LoginOk, MailClaim, MailClaimed, MailDelete, MailDone, MailItem,

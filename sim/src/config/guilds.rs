@@ -26,6 +26,12 @@ pub struct GuildsConfig {
     pub pending_max: u32,
     /// Words no guild name or tag may be or contain as a word (case-insensitive).
     pub reserved: Vec<String>,
+    /// Longest chat message, in bytes.
+    pub chat_max_bytes: u32,
+    /// Chat messages one member may send per minute (bursts of this many, refilled evenly).
+    pub chat_per_minute: u32,
+    /// Chat messages a guild's history keeps (older ones are deleted).
+    pub chat_keep: u32,
 }
 
 impl Default for GuildsConfig {
@@ -42,6 +48,9 @@ impl Default for GuildsConfig {
             reserved: ["admin", "gm", "system", "dominion", "moderator", "official"]
                 .map(str::to_owned)
                 .to_vec(),
+            chat_max_bytes: 500,
+            chat_per_minute: 20,
+            chat_keep: 200,
         }
     }
 }
@@ -49,7 +58,7 @@ impl Default for GuildsConfig {
 pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<GuildsConfig> {
     let doc = r.parse()?;
     let root = r.root(&doc);
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 11] = [
         "member_cap",
         "name_min",
         "name_max",
@@ -58,6 +67,9 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<GuildsConfig> {
         "notice_max_bytes",
         "pending_max",
         "reserved",
+        "chat_max_bytes",
+        "chat_per_minute",
+        "chat_keep",
     ];
     r.deny_unknown(root, &KEYS);
     let member_cap = r.int(root, "member_cap", 1..=10_000);
@@ -67,6 +79,9 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<GuildsConfig> {
     let tag_max = r.int(root, "tag_max", 1..=16);
     let notice = r.int(root, "notice_max_bytes", 0..=10_000);
     let pending = r.int(root, "pending_max", 0..=10_000);
+    let chat_max = r.int(root, "chat_max_bytes", 1..=10_000);
+    let chat_rate = r.int(root, "chat_per_minute", 1..=6_000);
+    let chat_keep = r.int(root, "chat_keep", 1..=100_000);
     let mut ok = true;
     for (min, max, what) in [
         (name_min, name_max, "name_max"),
@@ -120,6 +135,9 @@ pub(crate) fn parse(r: &mut FileReader<'_>) -> Option<GuildsConfig> {
         notice_max_bytes: notice? as u32,
         pending_max: pending? as u32,
         reserved,
+        chat_max_bytes: chat_max? as u32,
+        chat_per_minute: chat_rate? as u32,
+        chat_keep: chat_keep? as u32,
     };
     ok.then_some(c)
 }
@@ -147,7 +165,8 @@ mod tests {
     fn errors_name_file_line_and_field() {
         let (c, errors) = read(
             "member_cap = 0\nname_min = 3\nname_max = 2\ntag_min = 2\ntag_max = 4\n\
-             notice_max_bytes = 10\npending_max = 1\nreserved = [1]\n",
+             notice_max_bytes = 10\npending_max = 1\nreserved = [1]\nchat_max_bytes = 5\n\
+             chat_per_minute = 1\nchat_keep = 0\n",
         );
         assert_eq!(c, None);
         let all = errors.join("\n");
@@ -161,6 +180,10 @@ mod tests {
         );
         assert!(
             all.contains("guilds.toml:8") && all.contains("reserved"),
+            "{all}"
+        );
+        assert!(
+            all.contains("guilds.toml:11") && all.contains("chat_keep"),
             "{all}"
         );
     }
