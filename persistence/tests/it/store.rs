@@ -26,6 +26,7 @@ per_store_backend!(
     chunked_snapshot_round_trip,
     racing_takes_of_the_epoch_leave_exactly_one_owner,
     a_store_that_can_hold_a_kingdom_passes_the_start_check,
+    guilds_and_their_chat_are_written_with_the_world_and_deleted_with_the_guild,
 );
 
 pub fn player(id: u64, food: u64) -> PlayerRecord {
@@ -784,4 +785,59 @@ async fn racing_takes_of_the_epoch_leave_exactly_one_owner(h: StoreHarness) {
             ..
         })
     ));
+}
+
+/// Guild documents and chat messages go through the same fenced batches as the world (one
+/// batch may hold both), load back whole, and go when deleted.
+async fn guilds_and_their_chat_are_written_with_the_world_and_deleted_with_the_guild(
+    h: StoreHarness,
+) {
+    use dominion_persistence::{GuildChatRecord, GuildMemberRecord, GuildRecord, GuildRole};
+    let k = KingdomId(44);
+    let epoch = h.store.take_epoch(k, 0).await.expect("epoch");
+    let guild = GuildRecord {
+        id: 1,
+        name: "Night Watch".into(),
+        tag: "NW".into(),
+        notice: "wall duty".into(),
+        created_unix_ms: 10,
+        members: vec![GuildMemberRecord {
+            player: PlayerId::compose(1, 1),
+            role: GuildRole::Leader,
+            joined_unix_ms: 10,
+        }],
+        applicants: vec![PlayerId::compose(2, 1)],
+        invited: vec![],
+    };
+    let chat = |id| GuildChatRecord {
+        guild: 1,
+        id,
+        from: PlayerId::compose(1, 1),
+        sent_unix_ms: 10 + id as i64,
+        text: format!("message {id}"),
+    };
+    let mut b = WriteBatch::new(k);
+    b.upsert(guild.clone());
+    b.upsert(chat(1));
+    b.upsert(chat(2));
+    b.upsert(player(1, 5));
+    h.store.apply(epoch, &b).await.expect("write");
+    let m = Migrations::builtin();
+    let guilds: Vec<GuildRecord> = load_records(h.store.as_ref(), &m, k).await.expect("load");
+    assert_eq!(guilds, vec![guild.clone()]);
+    let msgs: Vec<GuildChatRecord> = load_records(h.store.as_ref(), &m, k).await.expect("load");
+    assert_eq!(sorted(msgs, |c| c.id), vec![chat(1), chat(2)]);
+    // A stale owner cannot change guilds either.
+    assert!(matches!(
+        h.store.apply(epoch - 1, &b).await,
+        Err(StoreError::StaleEpoch { .. })
+    ));
+    let mut b = WriteBatch::new(k);
+    b.delete::<GuildRecord>("1");
+    b.delete::<GuildChatRecord>(&GuildChatRecord::key_of(1, 1));
+    b.delete::<GuildChatRecord>(&GuildChatRecord::key_of(1, 2));
+    h.store.apply(epoch, &b).await.expect("delete");
+    let guilds: Vec<GuildRecord> = load_records(h.store.as_ref(), &m, k).await.expect("load");
+    let msgs: Vec<GuildChatRecord> = load_records(h.store.as_ref(), &m, k).await.expect("load");
+    assert!(guilds.is_empty() && msgs.is_empty());
 }
