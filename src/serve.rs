@@ -468,7 +468,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
             &world_alliances,
             opts.standby,
         ))
-        .context("loading the guilds")?;
+        .context("loading the guilds")?
+        .with_save_stats(persister.stats());
     let (guilds, _guild_task) = {
         let _guard = runtime.enter();
         guild_service.spawn()

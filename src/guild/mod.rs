@@ -26,8 +26,8 @@ use dominion_net::proto::{
 use dominion_net::transport::{ServerHandle, SessionId};
 use dominion_persistence::store::now_unix_ms;
 use dominion_persistence::{
-    GuildChatRecord, GuildRecord, GuildRole, KingdomId, Migrations, Store, StoreError, WriteBatch,
-    load_records,
+    GuildChatRecord, GuildRecord, GuildRole, KingdomId, Migrations, SaveStats, Store, StoreError,
+    WriteBatch, load_records,
 };
 use dominion_sim::types::PlayerId;
 use tokio::sync::{mpsc, oneshot};
@@ -131,6 +131,9 @@ pub struct GuildService {
     world: AllianceSender,
     /// A standby answers reads and refuses every change.
     standby: bool,
+    /// The world's save counters: while saves fail (the store is down), changes are refused at
+    /// once instead of waiting out the store's retries.
+    saves: Option<Arc<SaveStats>>,
 }
 
 impl GuildService {
@@ -181,7 +184,32 @@ impl GuildService {
             net,
             world,
             standby,
+            saves: None,
         })
+    }
+
+    /// Refuses changes at once while the world's saves are failing (see `saves`).
+    pub fn with_save_stats(mut self, saves: Arc<SaveStats>) -> GuildService {
+        self.saves = Some(saves);
+        self
+    }
+
+    /// Writes `batch` unless the store is known to be down; the error reply otherwise.
+    async fn write(&self, batch: &WriteBatch) -> Result<(), ServerMessage> {
+        if self
+            .saves
+            .as_ref()
+            .is_some_and(|s| s.failing.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(ServerMessage::error(
+                codes::GUILD_UNAVAILABLE,
+                "the store is unavailable right now; nothing changed, try again",
+            ));
+        }
+        self.store
+            .apply(self.epoch, batch)
+            .await
+            .map_err(|e| unavailable(&e))
     }
 
     /// Starts the service on the current tokio runtime.
@@ -258,8 +286,8 @@ impl GuildService {
         for key in &gone {
             batch.delete::<GuildChatRecord>(key);
         }
-        if let Err(e) = self.store.apply(self.epoch, &batch).await {
-            return unavailable(&e);
+        if let Err(reply) = self.write(&batch).await {
+            return reply;
         }
         let page = ServerMessage::from(GuildChatPage {
             guild_id: gid,
@@ -342,8 +370,8 @@ impl GuildService {
                 }
             }
         }
-        if let Err(e) = self.store.apply(self.epoch, &batch).await {
-            return unavailable(&e);
+        if let Err(reply) = self.write(&batch).await {
+            return reply;
         }
         let before = self.guilds.get(change.guild).cloned();
         self.guilds = next;
@@ -445,7 +473,7 @@ fn unavailable(e: &StoreError) -> ServerMessage {
     let why = if matches!(e, StoreError::StaleEpoch { .. }) {
         "this server no longer holds the kingdom; reconnect"
     } else {
-        "the guild service cannot save right now; nothing changed, try again"
+        "the store failed while saving the guild change; try again (Show tells what stands)"
     };
     ServerMessage::error(codes::GUILD_UNAVAILABLE, why)
 }

@@ -493,3 +493,102 @@ fn guild_chat_reaches_the_members_pages_back_limits_floods_and_outlives_a_restar
         assert!(chat.iter().all(|c| c.guild != gid), "{chat:?}");
     });
 }
+
+/// Against MongoDB (the wire server `.ci/run` starts, killed and restarted here): while the
+/// database is down a guild change is refused with "nothing changed", the registry and the
+/// world stay as they were, and the same request succeeds once the database is back.
+#[test]
+fn a_guild_change_while_the_database_is_down_changes_nothing_and_goes_through_after() {
+    use crate::private_secantus::PrivateSecantus;
+    const TEST: &str =
+        "guilds::a_guild_change_while_the_database_is_down_changes_nothing_and_goes_through_after";
+    let Some(mut db) = PrivateSecantus::start(TEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = token_file(dir.path());
+    let store = db.store_url("guilds_down");
+    let (mut server, addr, fp) = start_game_server(
+        dir.path(),
+        &[
+            "--store",
+            store.as_str(),
+            "--admin-token-file",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    let admin_at = admin_addr(&mut server);
+    let metrics = server.metrics_addr();
+    let failing = || {
+        crate::support::metric_value(
+            &crate::support::fetch_metrics(&metrics),
+            "dominion_save_failing",
+        )
+    };
+    let rt = runtime();
+    let (ann, bob, gid) = rt.block_on(async {
+        let ann = join(addr, fp, "ann").await;
+        let bob = join(addr, fp, "bob").await;
+        let g = done(
+            &ann,
+            A::Create {
+                name: "Stubborn".into(),
+                tag: "ST".into(),
+            },
+        )
+        .await
+        .unwrap();
+        done(&ann, A::Invite { player: bob.id }).await;
+        (ann, bob, g.id)
+    });
+
+    db.stop();
+    let end = Instant::now() + Duration::from_secs(60);
+    while failing() != Some(1.0) {
+        assert!(
+            Instant::now() < end,
+            "saves never noticed the database down"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rt.block_on(async {
+        match bob.client.guild(A::AcceptInvite { guild: gid }).await {
+            Err(ClientError::Server { code, message }) => {
+                assert_eq!(code, dominion::guild::codes::GUILD_UNAVAILABLE.0);
+                assert_eq!(
+                    message,
+                    "the store is unavailable right now; nothing changed, try again"
+                );
+            }
+            other => panic!("a change with the database down: {other:?}"),
+        }
+        // Nothing changed: bob is still only invited, and not allied in the world.
+        let g = done(&ann, A::Show { guild: 0 }).await.unwrap();
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(g.invited, vec![bob.id]);
+    });
+    db.resume();
+    rt.block_on(async {
+        let admin = AdminClient::new(admin_at, TOKEN);
+        alliance_becomes(&admin, bob.id, None).await;
+        // The same request goes through once the database answers again.
+        let end = Instant::now() + Duration::from_secs(60);
+        let g = loop {
+            match bob.client.guild(A::AcceptInvite { guild: gid }).await {
+                Ok(g) => break g.unwrap(),
+                Err(ClientError::Server { code, .. })
+                    if code == dominion::guild::codes::GUILD_UNAVAILABLE.0
+                        && Instant::now() < end =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("after the database came back: {e}"),
+            }
+        };
+        assert_eq!(g.members.len(), 2);
+        alliance_becomes(&admin, bob.id, Some(gid)).await;
+        drop(ann);
+    });
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{lines:#?}");
+}
