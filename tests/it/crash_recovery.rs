@@ -25,7 +25,7 @@ use crate::support::{
     dominion_bin, parse_ok, runtime, small_asset_files, start_game_server_within, write_assets,
 };
 
-const SEED: u64 = 5;
+pub(crate) const SEED: u64 = 5;
 
 fn rounds(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -68,7 +68,7 @@ async fn reap_dead_transactions(url: &str) {
 }
 
 /// Parses "dominion: recovered at tick T (state hash H)".
-fn recovered(line: &str) -> (u64, String) {
+pub(crate) fn recovered(line: &str) -> (u64, String) {
     let tick = line
         .split("at tick ")
         .nth(1)
@@ -85,7 +85,7 @@ fn recovered(line: &str) -> (u64, String) {
 
 /// Rebuilds the world from the seed and the whole journal up to `to_tick`: its hash, and every
 /// command result the replay produced as (player, wire outcome).
-fn replay_from_scratch(
+pub(crate) fn replay_from_scratch(
     data: &Path,
     to_tick: u64,
     recoveries: &BTreeMap<u64, String>,
