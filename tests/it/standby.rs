@@ -147,6 +147,22 @@ fn a_standby_serves_the_saved_kingdom_on_its_own_address_and_writes_nothing() {
         !matches!(outcome, CommandOutcome::Recalled { .. }),
         "{outcome:?}"
     );
+    // Guilds are read, not changed.
+    match rt.block_on(pia_b.guild(dominion_net::proto::GuildActionWire::Create {
+        name: "Standby Club".into(),
+        tag: "SBC".into(),
+    })) {
+        Err(ClientError::Server { code, message }) => {
+            assert_eq!(code, ErrorCode::MAINTENANCE.0);
+            assert!(message.contains("standby"), "{message}");
+        }
+        other => panic!("a guild on a standby: {other:?}"),
+    }
+    assert_eq!(
+        rt.block_on(pia_b.guild(dominion_net::proto::GuildActionWire::Show { guild: 0 }))
+            .unwrap(),
+        None
+    );
     // Mailboxes are read, not changed.
     let page = rt.block_on(pia_b.request(MailList {
         before: 0,
