@@ -470,6 +470,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         ))
         .context("loading the guilds")?
         .with_save_stats(persister.stats());
+    bridge.set_guild_tags(guild_service.tag_board());
     let (guilds, _guild_task) = {
         let _guard = runtime.enter();
         guild_service.spawn()

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use dominion_net::proto::delta::encode_batch;
+use dominion_net::proto::delta::{NoTags, encode_batch_tagged};
 use dominion_net::proto::{
     CommandBody, CommandOutcome as WireOutcome, CommandResult, ErrorCode, PUSH_REQUEST_ID,
     ServerMessage, SetViewport, ViewportSet,
@@ -127,6 +127,7 @@ pub struct WorldBridge {
     /// Claimed attachments from the mail service.
     grants: Option<GrantDesk>,
     alliances: Option<AllianceDesk>,
+    guild_tags: Option<crate::guild::GuildTagBoard>,
     /// Commands held back from the last tick (see [`WorldBridge::before_tick`]); they go first
     /// next tick, in the order they came.
     held_inputs: Vec<WorldInput>,
@@ -167,6 +168,7 @@ impl WorldBridge {
                 map_watchers: None,
                 grants: None,
                 alliances: None,
+                guild_tags: None,
                 held_inputs: Vec::new(),
                 max_unplanned_routes: DEFAULT_UNPLANNED_ROUTES_PER_TICK,
             },
@@ -195,6 +197,11 @@ impl WorldBridge {
     /// [`crate::grants`]).
     pub fn set_grants(&mut self, desk: GrantDesk) {
         self.grants = Some(desk);
+    }
+
+    /// Where the AOI encoder finds guild tags for cities.
+    pub fn set_guild_tags(&mut self, board: crate::guild::GuildTagBoard) {
+        self.guild_tags = Some(board);
     }
 
     /// Where guild membership reaches the world (see [`crate::guild::alliances`]).
@@ -419,8 +426,17 @@ impl WorldBridge {
         self.tick.store(kingdom.tick_count(), Ordering::Relaxed);
         // Each object's view or update is encoded once per tick and its bytes shared by every
         // observer that sees it (`encode_batch`).
+        // Cities go out with their guild's tag (read under the board's lock for this loop).
+        let board_owner = self.guild_tags.clone();
+        let board = board_owner
+            .as_ref()
+            .map(|b| b.read().unwrap_or_else(PoisonError::into_inner));
+        let tags: &dyn dominion_net::proto::delta::GuildTags = match &board {
+            Some(b) => &**b,
+            None => &NoTags,
+        };
         for batch in kingdom.world.resource_mut::<Observers>().drain_batches() {
-            match encode_batch(&batch) {
+            match encode_batch_tagged(&batch, tags) {
                 Ok(messages) => {
                     for (observer, message) in messages {
                         if MapWatchers::is_watcher(observer) {
@@ -439,6 +455,7 @@ impl WorldBridge {
                 Err(e) => tracing::error!("encoding this tick's AOI deltas failed: {e}"),
             }
         }
+        drop(board);
         let told = self.own.after_tick(kingdom, &self.net, events);
         if let Some(mail) = &self.mail {
             mail.reports(kingdom.tick_count(), &told);

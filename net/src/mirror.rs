@@ -14,7 +14,7 @@ use dominion_sim::aoi::{Body, ObjectView, ObserverDelta};
 use dominion_sim::types::{ObjectId, TilePos};
 
 use crate::proto::WorldDelta;
-use crate::proto::delta::{DeltaError, decode};
+use crate::proto::delta::{DeltaError, decode_tagged};
 
 /// Why a delta was refused by the mirror (the mirror is unchanged).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +43,8 @@ pub enum MirrorError {
 pub struct Mirror {
     tick: u64,
     objects: BTreeMap<ObjectId, ObjectView>,
+    /// Guild tags seen on cities: alliance id → tag.
+    tags: BTreeMap<u64, String>,
 }
 
 impl Mirror {
@@ -53,8 +55,20 @@ impl Mirror {
 
     /// Validates and applies one received delta. On error nothing changes.
     pub fn apply(&mut self, message: &WorldDelta) -> Result<(), MirrorError> {
-        let delta = decode(message)?;
-        self.apply_decoded(&delta)
+        let (delta, tags) = decode_tagged(message)?;
+        self.apply_decoded(&delta)?;
+        self.tags.extend(tags);
+        Ok(())
+    }
+
+    /// The guild tag of a city in view (its owner's guild), if it has one.
+    pub fn city_tag(&self, id: ObjectId) -> Option<&str> {
+        match self.objects.get(&id)?.body {
+            Body::City {
+                alliance: Some(a), ..
+            } => self.tags.get(&a).map(String::as_str),
+            _ => None,
+        }
     }
 
     /// Applies an already decoded delta (leave, then enter, then update), after checking it
@@ -138,7 +152,10 @@ mod tests {
         ObjectView {
             id: ObjectId(id),
             pos: TilePos::new(1, 1),
-            body: Body::City { owner: PlayerId(1) },
+            body: Body::City {
+                owner: PlayerId(1),
+                alliance: None,
+            },
         }
     }
 

@@ -151,6 +151,12 @@ impl Kingdom {
         if before == alliance {
             return Some(Vec::new());
         }
+        // The city's AOI view carries the alliance: observers get it again.
+        if let Some((_, e)) = crate::city::city_entity(&self.world, player)
+            && let Some(mut c) = self.world.get_mut::<crate::city::City>(e)
+        {
+            c.set_changed();
+        }
         let now = self.world.resource::<Tick>().0;
         Some(crate::march::reinforcement::send_home_former_allies(
             &mut self.world,

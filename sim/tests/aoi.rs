@@ -492,6 +492,47 @@ fn a_city_slot_becoming_a_city_is_one_update_and_removed_observers_hear_nothing(
 }
 
 #[test]
+fn a_city_whose_owner_joins_or_leaves_an_alliance_is_sent_again_with_it() {
+    let mut k = Kingdom::generate(4, assets(80));
+    let whole = Viewport::new(0, 0, 64, 64, 0);
+    let mut clients = Clients::default();
+    let requested = BTreeMap::from([(1, whole)]);
+    set_viewport(&mut k, 1, whole);
+    let (player, city) = (1..=40)
+        .find_map(|p| {
+            let city = k.add_player(PlayerId(p)).expect("slot");
+            let pos = pos_of(&mut k, city);
+            (pos.x < 64 && pos.y < 64).then_some((PlayerId(p), city))
+        })
+        .expect("a city in view");
+    k.tick();
+    clients.drain(&mut k);
+    for alliance in [Some(7), Some(8), None] {
+        k.set_alliance(player, alliance);
+        k.tick();
+        clients.drain(&mut k);
+        clients.check(&mut k, &requested);
+        let last = clients.log[&1].last().unwrap();
+        let u = last
+            .update
+            .iter()
+            .find(|u| u.id == city)
+            .expect("the city is sent again");
+        assert_eq!(
+            u.body,
+            BodyUpdate::Replaced(Body::City {
+                owner: player,
+                alliance
+            })
+        );
+    }
+    // Setting the same alliance again sends nothing.
+    k.set_alliance(player, None);
+    k.tick();
+    assert!(clients.drain(&mut k).is_empty());
+}
+
+#[test]
 fn an_aoi_config_reload_recomputes_every_observer() {
     let mut k = Kingdom::generate(2, assets(80));
     let vp = Viewport::new(0, 0, 60, 60, 1);

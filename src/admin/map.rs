@@ -199,9 +199,10 @@ fn body_json(out: &mut serde_json::Map<String, Value>, body: &Body) {
         Body::CitySlot => {
             out.insert("kind".into(), json!("city_slot"));
         }
-        Body::City { owner } => {
+        Body::City { owner, alliance } => {
             out.insert("kind".into(), json!("city"));
             out.insert("owner".into(), json!(owner.0));
+            out.insert("alliance".into(), json!(alliance));
         }
         Body::March(m) => {
             out.insert("kind".into(), json!("march"));

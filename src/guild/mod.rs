@@ -47,6 +47,10 @@ pub mod codes {
     pub const GUILD_NOT_FOUND: ErrorCode = ErrorCode(ErrorCode::APPLICATION_BASE + 42);
 }
 
+/// Every guild's tag by guild (alliance) id, for the tick thread's AOI encoder: cities are sent
+/// with their guild's tag. Written by the guild service when a guild is created or disbanded.
+pub type GuildTagBoard = Arc<std::sync::RwLock<std::collections::HashMap<u64, String>>>;
+
 /// Most requests waiting for the service; more are answered `RATE_LIMITED`.
 pub const QUEUE: usize = 4096;
 
@@ -134,6 +138,8 @@ pub struct GuildService {
     /// The world's save counters: while saves fail (the store is down), changes are refused at
     /// once instead of waiting out the store's retries.
     saves: Option<Arc<SaveStats>>,
+    /// Tags for the AOI encoder.
+    tags: GuildTagBoard,
 }
 
 impl GuildService {
@@ -185,7 +191,18 @@ impl GuildService {
             world,
             standby,
             saves: None,
+            tags: GuildTagBoard::default(),
         })
+    }
+
+    /// The tags board this service keeps (every guild's tag by id), for the AOI encoder.
+    pub fn tag_board(&self) -> GuildTagBoard {
+        {
+            let mut board = self.tags.write().unwrap_or_else(|p| p.into_inner());
+            board.clear();
+            board.extend(self.guilds.tags());
+        }
+        self.tags.clone()
     }
 
     /// Refuses changes at once while the world's saves are failing (see `saves`).
@@ -377,6 +394,13 @@ impl GuildService {
         self.guilds = next;
         if change.disbanded {
             self.chat.forget(change.guild);
+        }
+        {
+            let mut board = self.tags.write().unwrap_or_else(|p| p.into_inner());
+            match self.guilds.get(change.guild) {
+                Some(g) => board.insert(g.id, g.tag.clone()),
+                None => board.remove(&change.guild),
+            };
         }
         for &(player, alliance) in &change.alliances {
             self.world.set(player, alliance);

@@ -280,6 +280,11 @@ impl Guilds {
             .and_then(|id| self.by_id.get(id))
     }
 
+    /// Every guild's tag by id.
+    pub fn tags(&self) -> impl Iterator<Item = (u64, String)> + '_ {
+        self.by_id.values().map(|g| (g.id, g.tag.clone()))
+    }
+
     /// Every member's alliance as the guilds say it should be.
     pub fn alliances(&self) -> BTreeMap<PlayerId, u64> {
         self.member_of.clone()

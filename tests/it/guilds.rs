@@ -668,3 +668,76 @@ fn alliances_from_guild_changes_are_journaled_and_replayed_after_a_kill() {
     // Panics if the world recovered at `tick` differs from the journal replayed from the seed.
     replay_from_scratch(&dir.path().join("data"), tick, &recoveries);
 }
+
+/// Cities show their guild's tag in the AOI view: a watcher's mirror sees the tag when the
+/// owner founds a guild and loses it when the guild is disbanded.
+#[test]
+fn cities_show_their_guild_tag_in_the_view() {
+    use dominion_net::mirror::Mirror;
+    use dominion_net::proto::SetViewport;
+    use dominion_sim::aoi::Body;
+    use dominion_sim::types::{ObjectId, PlayerId};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    runtime().block_on(async {
+        let ann = join(addr, fp, "ann").await;
+        let mut eve = join(addr, fp, "eve").await;
+        // Eve watches the whole (200x200) test map at the kingdom zoom: cities and marches.
+        eve.client
+            .set_viewport(SetViewport {
+                x: 0,
+                y: 0,
+                w: 200,
+                h: 200,
+                zoom: 2,
+            })
+            .await
+            .unwrap();
+        let mut mirror = Mirror::new();
+        let mut ann_city: Option<ObjectId> = None;
+        let mut wait_for = async |mirror: &mut Mirror,
+                                  ann_city: &mut Option<ObjectId>,
+                                  want: Option<&str>| {
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(c) = *ann_city
+                    && mirror.city_tag(c) == want
+                {
+                    return;
+                }
+                assert!(Instant::now() < end, "ann's city never showed {want:?}");
+                match tokio::time::timeout(Duration::from_secs(10), eve.pushes.recv()).await {
+                    Ok(Some(ServerMessage::WorldDelta(d))) => {
+                        mirror.apply(&d).expect("valid delta");
+                        *ann_city = mirror
+                            .objects()
+                            .values()
+                            .find(|o| {
+                                matches!(o.body, Body::City { owner, .. } if owner == PlayerId(ann.id))
+                            })
+                            .map(|o| o.id);
+                    }
+                    Ok(Some(_)) => {}
+                    other => panic!("no world delta: {other:?}"),
+                }
+            }
+        };
+        wait_for(&mut mirror, &mut ann_city, None).await;
+        done(
+            &ann,
+            A::Create {
+                name: "Night Watch".into(),
+                tag: "NW".into(),
+            },
+        )
+        .await
+        .unwrap();
+        wait_for(&mut mirror, &mut ann_city, Some("NW")).await;
+        assert!(done(&ann, A::Disband).await.is_none());
+        wait_for(&mut mirror, &mut ann_city, None).await;
+        let city = mirror.get(ann_city.unwrap()).unwrap();
+        assert!(matches!(city.body, Body::City { alliance: None, .. }));
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

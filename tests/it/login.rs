@@ -235,7 +235,7 @@ fn viewport_deltas_build_the_client_mirror_and_show_a_march() {
             if let Some(c) = mirror
                 .objects()
                 .values()
-                .find(|o| matches!(o.body, Body::City { owner } if owner == me))
+                .find(|o| matches!(o.body, Body::City { owner, .. } if owner == me))
             {
                 break c.clone();
             }

@@ -14,10 +14,12 @@
 //! | 5 | owner | 17 | a city's new owner: id u64, player u64 |
 //! | 6 | march update | 10 + fields by mask | id u64, mask u8, then phase u8 ([`MASK_PHASE`]), depart tick u64 + speed u32 + waypoint count u16 + waypoints ([`MASK_ROUTE`]), troops u64 ([`MASK_TROOPS`]) |
 //! | 7 | leave | 9 | an id leaving the view: id u64 |
+//! | 8 | city | 31 + tag bytes | an entering city: id u64, x u16, y u16, owner u64, in an alliance u8 (0/1), alliance u64 (0 when not), tag length u8, tag (UTF-8, at most [`MAX_TAG_BYTES`]; the guild's tag, empty when unknown) |
 //!
-//! Tags 1 and 2 with [`REPLACES`] set replace the body of an object already in view (it changed
-//! kind; a standing record's x/y are then ignored: the tile comes from a `moved` record).
-//! A standing record's `kind` is [`ObjectKind`] as `u8` (0 city, 1 city slot, 2 field, 3
+//! Tags 1, 2 and 8 with [`REPLACES`] set replace the body of an object already in view (it
+//! changed kind, or a city's alliance changed; a standing or city record's x/y are then
+//! ignored: the tile comes from a `moved` record). Cities travel as city records (format 3 on);
+//! a standing record's `kind` is [`ObjectKind`] as `u8` (0 city, 1 city slot, 2 field, 3
 //! monster), `sub` a field's resource (0 food, 1 wood, 2 stone, 3 gold) or a monster's kind,
 //! `value` a field's `remaining` or a city's owner. A march's tile is not sent: it is its route's
 //! destination.
@@ -44,8 +46,40 @@ use super::messages::WorldDelta;
 /// Most waypoints a route may have on the wire.
 pub const MAX_WAYPOINTS: usize = 16_384;
 
-/// First byte of every payload: the layout described in this module.
-pub const FORMAT: u8 = 2;
+/// First byte of every payload: the layout described in this module (3: cities carry their
+/// alliance and guild tag).
+pub const FORMAT: u8 = 3;
+
+/// Longest guild tag a city record carries (bytes).
+pub const MAX_TAG_BYTES: usize = 32;
+
+/// Where the encoder finds a guild's tag for an alliance id (the sim knows ids; the host's
+/// guild service knows tags).
+pub trait GuildTags {
+    /// The tag of alliance `id`, if known.
+    fn tag(&self, id: u64) -> Option<&str>;
+}
+
+/// No tags known: cities are sent with their alliance id and an empty tag.
+pub struct NoTags;
+
+impl GuildTags for NoTags {
+    fn tag(&self, _: u64) -> Option<&str> {
+        None
+    }
+}
+
+impl<S: std::hash::BuildHasher> GuildTags for std::collections::HashMap<u64, String, S> {
+    fn tag(&self, id: u64) -> Option<&str> {
+        self.get(&id).map(String::as_str)
+    }
+}
+
+impl GuildTags for BTreeMap<u64, String> {
+    fn tag(&self, id: u64) -> Option<&str> {
+        self.get(&id).map(String::as_str)
+    }
+}
 
 /// Bytes before the first record: the format byte and the record count.
 const HEADER: usize = 5;
@@ -57,6 +91,7 @@ const TAG_REMAINING: u8 = 4;
 const TAG_OWNER: u8 = 5;
 const TAG_MARCH_UPDATE: u8 = 6;
 const TAG_LEAVE: u8 = 7;
+const TAG_CITY: u8 = 8;
 
 /// Bit 7 of a standing or march record's tag: the record replaces the body of an object already
 /// in view (it changed kind) instead of entering it.
@@ -91,16 +126,24 @@ pub enum DeltaError {
     Duplicate(u64),
 }
 
-/// Encodes one observer's delta as the [`WorldDelta`] push to send it.
+/// Encodes one observer's delta as the [`WorldDelta`] push to send it (no guild tags).
 pub fn encode(delta: &ObserverDelta) -> Result<WorldDelta, DeltaError> {
+    encode_tagged(delta, &NoTags)
+}
+
+/// [`encode`], with cities' guild tags from `tags`.
+pub fn encode_tagged(
+    delta: &ObserverDelta,
+    tags: &dyn GuildTags,
+) -> Result<WorldDelta, DeltaError> {
     let mut payload = header();
     let mut records = 0u32;
     for v in &delta.enter {
-        put_view(&mut payload, v.id, v.pos, &v.body, false)?;
+        put_view(&mut payload, v.id, v.pos, &v.body, false, tags)?;
         records += 1;
     }
     for u in &delta.update {
-        records += put_update(&mut payload, u)?;
+        records += put_update(&mut payload, u, tags)?;
     }
     for id in &delta.leave {
         put_leave(&mut payload, *id);
@@ -117,19 +160,27 @@ pub fn encode(delta: &ObserverDelta) -> Result<WorldDelta, DeltaError> {
 /// shared view and update is encoded once and its bytes copied into each payload that lists it;
 /// the payloads are byte-identical to [`encode`] of each observer's [`DeltaBatch::delta`].
 pub fn encode_batch(batch: &DeltaBatch) -> Result<Vec<(u64, WorldDelta)>, DeltaError> {
+    encode_batch_tagged(batch, &NoTags)
+}
+
+/// [`encode_batch`], with cities' guild tags from `tags`.
+pub fn encode_batch_tagged(
+    batch: &DeltaBatch,
+    tags: &dyn GuildTags,
+) -> Result<Vec<(u64, WorldDelta)>, DeltaError> {
     // Only what some observer lists is encoded (all of it, as the sim builds batches).
     let mut bytes: Vec<u8> = Vec::new();
     let mut views: Vec<(u32, u32)> = Vec::with_capacity(batch.views.len());
     for v in &batch.views {
         let start = bytes.len() as u32;
-        put_view(&mut bytes, v.id, v.pos, &v.body, false)?;
+        put_view(&mut bytes, v.id, v.pos, &v.body, false, tags)?;
         views.push((start, bytes.len() as u32));
     }
     // Updates: (start, end, records).
     let mut updates: Vec<(u32, u32, u32)> = Vec::with_capacity(batch.updates.len());
     for u in &batch.updates {
         let start = bytes.len() as u32;
-        let n = put_update(&mut bytes, u)?;
+        let n = put_update(&mut bytes, u, tags)?;
         updates.push((start, bytes.len() as u32, n));
     }
     let missing = |what: &str, j: u32| {
@@ -182,6 +233,14 @@ pub fn encode_batch(batch: &DeltaBatch) -> Result<Vec<(u64, WorldDelta)>, DeltaE
 /// Validates a received [`WorldDelta`] and converts it back into the sim's plain delta (lists in
 /// id order).
 pub fn decode(message: &WorldDelta) -> Result<ObserverDelta, DeltaError> {
+    decode_tagged(message).map(|(d, _)| d)
+}
+
+/// [`decode`], and the guild tags its city records carried (alliance id → tag; empty tags are
+/// left out).
+pub fn decode_tagged(
+    message: &WorldDelta,
+) -> Result<(ObserverDelta, BTreeMap<u64, String>), DeltaError> {
     let mut r = Reader {
         bytes: &message.payload,
         at: 0,
@@ -203,7 +262,8 @@ pub fn decode(message: &WorldDelta) -> Result<ObserverDelta, DeltaError> {
             r.bytes.len() - r.at
         )));
     }
-    d.finish(message.tick)
+    let tags = std::mem::take(&mut d.tags);
+    Ok((d.finish(message.tick)?, tags))
 }
 
 fn header() -> Vec<u8> {
@@ -257,10 +317,26 @@ fn put_view(
     pos: TilePos,
     body: &Body,
     replaces: bool,
+    tags: &dyn GuildTags,
 ) -> Result<(), DeltaError> {
     let flag = if replaces { REPLACES } else { 0 };
     let (kind, sub, level, value) = match body {
-        Body::City { owner } => (ObjectKind::City, 0, 0, owner.0),
+        Body::City { owner, alliance } => {
+            out.push(TAG_CITY | flag);
+            put_u64(out, id.0);
+            put_u16(out, pos.x);
+            put_u16(out, pos.y);
+            put_u64(out, owner.0);
+            out.push(u8::from(alliance.is_some()));
+            put_u64(out, alliance.unwrap_or(0));
+            let tag = alliance
+                .and_then(|a| tags.tag(a))
+                .filter(|t| t.len() <= MAX_TAG_BYTES)
+                .unwrap_or("");
+            out.push(tag.len() as u8);
+            out.extend_from_slice(tag.as_bytes());
+            return Ok(());
+        }
         Body::CitySlot => (ObjectKind::CitySlot, 0, 0, 0),
         Body::Field {
             kind,
@@ -294,7 +370,7 @@ fn put_march(out: &mut Vec<u8>, id: ObjectId, m: &MarchView, flag: u8) -> Result
 }
 
 /// The records of one update; returns how many.
-fn put_update(out: &mut Vec<u8>, u: &FieldUpdate) -> Result<u32, DeltaError> {
+fn put_update(out: &mut Vec<u8>, u: &FieldUpdate, tags: &dyn GuildTags) -> Result<u32, DeltaError> {
     let mut n = 0;
     if let Some(pos) = u.pos {
         out.push(TAG_MOVED);
@@ -338,7 +414,7 @@ fn put_update(out: &mut Vec<u8>, u: &FieldUpdate) -> Result<u32, DeltaError> {
                 put_u64(out, *t);
             }
         }
-        BodyUpdate::Replaced(b) => put_view(out, u.id, u.pos.unwrap_or_default(), b, true)?,
+        BodyUpdate::Replaced(b) => put_view(out, u.id, u.pos.unwrap_or_default(), b, true, tags)?,
     }
     Ok(n + 1)
 }
@@ -458,6 +534,8 @@ struct Decoded {
     enter: BTreeMap<u64, ObjectView>,
     updates: BTreeMap<u64, Parts>,
     leave: Vec<ObjectId>,
+    /// Alliance id → guild tag, from city records.
+    tags: BTreeMap<u64, String>,
 }
 
 impl Decoded {
@@ -492,9 +570,12 @@ impl Decoded {
                 let level = r.u8()?;
                 let value = r.u64()?;
                 let body = match kind {
-                    0 => Body::City {
-                        owner: PlayerId(value),
-                    },
+                    0 => {
+                        return Err(invalid(
+                            id,
+                            "a city in a standing record (format 3 sends cities as city records)",
+                        ));
+                    }
                     1 => Body::CitySlot,
                     2 => Body::Field {
                         kind: *ResourceKind::ALL
@@ -510,6 +591,44 @@ impl Decoded {
                     id: ObjectId(id),
                     pos: TilePos::new(x, y),
                     body,
+                };
+                self.enter_or_replace(view, replaces)
+            }
+            TAG_CITY => {
+                let id = r.u64()?;
+                let (x, y) = (r.u16()?, r.u16()?);
+                let owner = r.u64()?;
+                let allied = r.u8()?;
+                let alliance = r.u64()?;
+                let len = usize::from(r.u8()?);
+                if len > MAX_TAG_BYTES {
+                    return Err(invalid(id, format!("guild tag of {len} bytes")));
+                }
+                if r.bytes.len() - r.at < len {
+                    return Err(DeltaError::Malformed(format!(
+                        "tag of obj:{id} cut short at byte {}",
+                        r.at
+                    )));
+                }
+                let tag = std::str::from_utf8(&r.bytes[r.at..r.at + len])
+                    .map_err(|_| invalid(id, "guild tag is not UTF-8"))?
+                    .to_owned();
+                r.at += len;
+                let alliance = match (allied, alliance, len) {
+                    (0, 0, 0) => None,
+                    (1, a, _) => Some(a),
+                    _ => return Err(invalid(id, format!("alliance flag {allied}"))),
+                };
+                if let (Some(a), false) = (alliance, tag.is_empty()) {
+                    self.tags.insert(a, tag);
+                }
+                let view = ObjectView {
+                    id: ObjectId(id),
+                    pos: TilePos::new(x, y),
+                    body: Body::City {
+                        owner: PlayerId(owner),
+                        alliance,
+                    },
                 };
                 self.enter_or_replace(view, replaces)
             }
@@ -606,6 +725,7 @@ impl Decoded {
             enter,
             updates,
             mut leave,
+            tags: _,
         } = self;
         for id in &leave {
             if enter.contains_key(&id.0) || updates.contains_key(&id.0) {
@@ -683,6 +803,22 @@ mod tests {
                     pos: TilePos::new(45, 7),
                     body: Body::March(march.clone()),
                 },
+                ObjectView {
+                    id: ObjectId(7),
+                    pos: TilePos::new(11, 12),
+                    body: Body::City {
+                        owner: PlayerId(65537),
+                        alliance: None,
+                    },
+                },
+                ObjectView {
+                    id: ObjectId(8),
+                    pos: TilePos::new(13, 14),
+                    body: Body::City {
+                        owner: PlayerId(131073),
+                        alliance: Some(u64::MAX),
+                    },
+                },
             ],
             update: vec![
                 FieldUpdate {
@@ -716,7 +852,10 @@ mod tests {
                 FieldUpdate {
                     id: ObjectId(14),
                     pos: None,
-                    body: BodyUpdate::Replaced(Body::City { owner: PlayerId(5) }),
+                    body: BodyUpdate::Replaced(Body::City {
+                        owner: PlayerId(5),
+                        alliance: Some(0),
+                    }),
                 },
                 FieldUpdate {
                     id: ObjectId(15),
@@ -746,6 +885,43 @@ mod tests {
             panic!("a world delta")
         };
         assert_eq!(decode(&back).expect("valid"), d);
+    }
+
+    #[test]
+    fn cities_carry_their_guild_tag_and_bad_tags_are_refused() {
+        let d = sample();
+        let tags: BTreeMap<u64, String> = [(u64::MAX, "NW".to_owned()), (0, "Ω".to_owned())].into();
+        let wire = encode_tagged(&d, &tags).expect("encodes");
+        let (back, seen) = decode_tagged(&wire).expect("valid");
+        assert_eq!(back, d);
+        assert_eq!(seen, tags, "both tagged cities' tags arrive");
+        // Without tags the ids still arrive, the tags do not.
+        let (back, seen) = decode_tagged(&encode(&d).unwrap()).expect("valid");
+        assert_eq!(back, d);
+        assert!(seen.is_empty());
+        // A city record: 31 bytes and the tag.
+        let one = ObserverDelta {
+            enter: vec![d.enter[5].clone()],
+            ..ObserverDelta::default()
+        };
+        let bytes = encode_tagged(&one, &tags).unwrap().payload;
+        assert_eq!(bytes.len(), HEADER + 31 + 2);
+        // A tag longer than the limit, a tag that is not UTF-8, an alliance flag of 2.
+        let at_len = HEADER + 1 + 8 + 4 + 8 + 1 + 8;
+        for (at, value, why) in [
+            (at_len, 33u8, "guild tag of 33 bytes"),
+            (at_len + 1, 0xff, "guild tag is not UTF-8"),
+            (HEADER + 1 + 8 + 4 + 8, 2, "alliance flag 2"),
+        ] {
+            let mut bad = bytes.clone();
+            bad[at] = value;
+            let e = decode(&WorldDelta {
+                tick: 0,
+                payload: bad,
+            })
+            .unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]
@@ -782,6 +958,7 @@ mod tests {
                 TAG_MOVED => 13,
                 TAG_REMAINING | TAG_OWNER => 17,
                 TAG_LEAVE => 9,
+                TAG_CITY => 31 + usize::from(payload[at + 30]),
                 TAG_MARCH_UPDATE => {
                     let mask = payload[at + 9];
                     let mut n = 10;
@@ -826,8 +1003,8 @@ mod tests {
 
     #[test]
     fn invalid_records_are_refused_with_a_reason() {
-        // Records: 4 enters (field, monster, slot, march), remaining, moved, moved + march
-        // update, march update, replaced standing, owner, 2 leaves.
+        // Records: 6 enters (field, monster, slot, march, 2 cities), remaining, moved, moved +
+        // march update, march update, replaced city, owner, 2 leaves.
         let e = tampered(|p, s| p[s[0] + 13] = 9).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -855,19 +1032,19 @@ mod tests {
             e.to_string(),
             "invalid delta record for obj:6: march speed 0"
         );
-        let e = tampered(|p, s| p[s[7] + 9] = 0x10).unwrap_err();
+        let e = tampered(|p, s| p[s[9] + 9] = 0x10).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid delta record for obj:12: march update mask 0x10"
         );
-        let e = tampered(|p, s| p[s[4]] = 0x84).unwrap_err();
+        let e = tampered(|p, s| p[s[6]] = 0x84).unwrap_err();
         assert!(matches!(e, DeltaError::Malformed(_)), "{e}");
-        let e = tampered(|p, s| p[s[4]] = 9).unwrap_err();
+        let e = tampered(|p, s| p[s[6]] = 9).unwrap_err();
         assert!(matches!(e, DeltaError::Malformed(_)), "{e}");
         let e = tampered(|p, _| p[0] = 1).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "malformed delta payload: delta format 1 (this client reads 2)"
+            "malformed delta payload: delta format 1 (this client reads 3)"
         );
         let e = tampered(|p, _| p.push(0)).unwrap_err();
         assert!(matches!(e, DeltaError::Malformed(_)), "{e}");

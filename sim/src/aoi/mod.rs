@@ -62,7 +62,7 @@ pub use view::{
 };
 
 use crate::active_config::ActiveConfig;
-use crate::city::City;
+use crate::city::{City, Players};
 use crate::clock::Tick;
 use crate::config::AoiConfig;
 use crate::gather::Gatherer;
@@ -167,7 +167,8 @@ impl Plugin for AoiPlugin {
     }
 }
 
-/// The view of a standing object from its components (`None` for a bare [`MapObject`]).
+/// The view of a standing object from its components (`None` for a bare [`MapObject`]); a
+/// city's alliance is its owner's in [`Players`].
 pub fn standing_view(
     obj: &MapObject,
     field: Option<&ResourceField>,
@@ -175,9 +176,13 @@ pub fn standing_view(
     city: Option<&City>,
     slot: bool,
     config: &AoiConfig,
+    players: &Players,
 ) -> Option<ObjectView> {
     let body = if let Some(c) = city {
-        Body::City { owner: c.owner }
+        Body::City {
+            owner: c.owner,
+            alliance: players.0.get(&c.owner).and_then(|p| p.alliance),
+        }
     } else if let Some(f) = field {
         let step = config.field_remaining_step.max(1);
         Body::Field {
@@ -258,6 +263,7 @@ pub fn update_interest(
     mut observers: ResMut<Observers>,
     mut removed: ResMut<RemovedObjects>,
     mut touched: ResMut<Touched>,
+    players: Res<Players>,
     standing: Query<StandingQuery>,
     changed_cities: ChangedCities,
     (changed_marches, marches): (Query<&March, Changed<March>>, Query<&March>),
@@ -275,8 +281,9 @@ pub fn update_interest(
     let mut entities = std::mem::take(&mut touched.0);
     let mut changes: Vec<(ObjectId, Option<ObjectView>)> =
         removed.0.drain(..).map(|id| (id, None)).collect();
-    let view_of =
-        |(o, f, m, c, s): (&MapObject, _, _, _, bool)| (o.id, standing_view(o, f, m, c, s, config));
+    let view_of = |(o, f, m, c, s): (&MapObject, _, _, _, bool)| {
+        (o.id, standing_view(o, f, m, c, s, config, &players))
+    };
     if everything {
         changes.extend(standing.iter().map(view_of));
         changes.extend(marches.iter().map(|m| (m.id, Some(march_view(m)))));
@@ -315,10 +322,11 @@ pub fn reference_interest(world: &mut World, viewport: Viewport) -> Vec<ObjectVi
         (t.width(), t.height())
     };
     let vp = viewport.clamped(&config, width, height);
+    let players = world.resource::<Players>().clone();
     let mut out: Vec<ObjectView> = world
         .query::<StandingQuery>()
         .iter(world)
-        .filter_map(|(o, f, m, c, s)| standing_view(o, f, m, c, s, &config))
+        .filter_map(|(o, f, m, c, s)| standing_view(o, f, m, c, s, &config, &players))
         .filter(|v| visible(v, &vp, &config))
         .collect();
     out.extend(

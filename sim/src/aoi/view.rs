@@ -81,6 +81,8 @@ pub enum Body {
     City {
         /// Owner.
         owner: PlayerId,
+        /// The owner's alliance (guild id), if any; hosts send the guild's tag with it.
+        alliance: Option<u64>,
     },
     /// A march.
     March(MarchView),
@@ -173,7 +175,9 @@ impl FieldUpdate {
                     remaining,
                 },
             ) if k0 == kind && l0 == level => BodyUpdate::Remaining(*remaining),
-            (Body::City { .. }, Body::City { owner }) => BodyUpdate::Owner(*owner),
+            (Body::City { alliance: a0, .. }, Body::City { owner, alliance }) if a0 == alliance => {
+                BodyUpdate::Owner(*owner)
+            }
             (Body::March(a), Body::March(b)) if a.owner == b.owner && a.mission == b.mission => {
                 BodyUpdate::March {
                     phase: (a.phase != b.phase).then_some(b.phase),
@@ -198,7 +202,7 @@ impl FieldUpdate {
         match (&self.body, &mut view.body) {
             (BodyUpdate::None, _) => {}
             (BodyUpdate::Remaining(r), Body::Field { remaining, .. }) => *remaining = *r,
-            (BodyUpdate::Owner(o), Body::City { owner }) => *owner = *o,
+            (BodyUpdate::Owner(o), Body::City { owner, .. }) => *owner = *o,
             (
                 BodyUpdate::March {
                     phase,

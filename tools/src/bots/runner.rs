@@ -380,7 +380,7 @@ fn learn_from_delta(bot: &mut Bot, me: PlayerId, delta: &ObserverDelta) {
         let kind = match body {
             Body::Field { .. } => TargetKind::Field,
             Body::Monster { .. } => TargetKind::Monster,
-            Body::City { owner } if *owner == me => {
+            Body::City { owner, .. } if *owner == me => {
                 if let Some(p) = pos {
                     bot.set_home(p.x, p.y);
                 }
@@ -599,8 +599,22 @@ mod tests {
             vec![
                 view(10, 1, field),
                 view(11, 2, monster),
-                view(12, 3, Body::City { owner: other }),
-                view(13, 40, Body::City { owner: me }),
+                view(
+                    12,
+                    3,
+                    Body::City {
+                        owner: other,
+                        alliance: None,
+                    },
+                ),
+                view(
+                    13,
+                    40,
+                    Body::City {
+                        owner: me,
+                        alliance: Some(3),
+                    },
+                ),
                 view(14, 5, Body::CitySlot),
             ],
             vec![],
