@@ -52,8 +52,23 @@ async fn guild_push(p: &mut Player) -> dominion_net::proto::GuildPush {
     .expect("a guild push")
 }
 
+/// A guild request, retried as the server asks while the player's request budget is spent
+/// (the permission matrix sends hundreds).
+async fn guild(p: &Player, action: A) -> Result<Option<GuildWire>, ClientError> {
+    loop {
+        match p.client.guild(action.clone()).await {
+            Err(ClientError::Server { code, .. })
+                if code == dominion_net::proto::ErrorCode::RATE_LIMITED.0 =>
+            {
+                tokio::time::sleep(Duration::from_millis(60)).await
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn refused(p: &Player, action: A) -> String {
-    match p.client.guild(action.clone()).await {
+    match guild(p, action.clone()).await {
         Err(ClientError::Server { code, message }) => {
             assert_eq!(code, dominion::guild::codes::GUILD_REFUSED.0, "{message}");
             message
@@ -63,8 +78,7 @@ async fn refused(p: &Player, action: A) -> String {
 }
 
 async fn done(p: &Player, action: A) -> Option<GuildWire> {
-    p.client
-        .guild(action.clone())
+    guild(p, action.clone())
         .await
         .unwrap_or_else(|e| panic!("{action:?} by {}: {e}", p.id))
 }
@@ -737,6 +751,188 @@ fn cities_show_their_guild_tag_in_the_view() {
         wait_for(&mut mirror, &mut ann_city, None).await;
         let city = mirror.get(ann_city.unwrap()).unwrap();
         assert!(matches!(city.body, Body::City { alliance: None, .. }));
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// The permission table over QUIC, every role × every action: a refused cell is answered with
+/// the rule and changes nothing (checked with Show); an allowed cell succeeds on a guild set up
+/// afresh (then disbanded, so the same players serve the next cell).
+#[test]
+fn every_role_may_do_exactly_what_the_table_says_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    runtime().block_on(async {
+        let mut ps = Vec::new();
+        for name in [
+            "leader",
+            "officer",
+            "member",
+            "member2",
+            "officer2",
+            "outsider",
+            "applicant",
+            "newcomer",
+        ] {
+            ps.push(join(addr, fp, name).await);
+        }
+        let [
+            leader,
+            officer,
+            member,
+            member2,
+            officer2,
+            outsider,
+            applicant,
+            newcomer,
+        ] = &ps[..]
+        else {
+            unreachable!("eight players")
+        };
+        // Guild: leader; officers officer, officer2; members member, member2; one applicant.
+        let setup = async || -> u64 {
+            let g = done(
+                leader,
+                A::Create {
+                    name: "Matrix".into(),
+                    tag: "MX".into(),
+                },
+            )
+            .await
+            .unwrap();
+            for p in [officer, member, member2, officer2] {
+                done(leader, A::Invite { player: p.id }).await;
+                done(p, A::AcceptInvite { guild: g.id }).await;
+            }
+            for p in [officer, officer2] {
+                done(
+                    leader,
+                    A::SetRole {
+                        player: p.id,
+                        role: 1,
+                    },
+                )
+                .await;
+            }
+            done(applicant, A::Apply { guild: g.id }).await;
+            g.id
+        };
+        let actions: Vec<(&str, A)> = vec![
+            (
+                "invite",
+                A::Invite {
+                    player: newcomer.id,
+                },
+            ),
+            (
+                "accept",
+                A::AcceptApplicant {
+                    player: applicant.id,
+                },
+            ),
+            (
+                "decline",
+                A::DeclineApplicant {
+                    player: applicant.id,
+                },
+            ),
+            ("kick member", A::Kick { player: member2.id }),
+            (
+                "kick officer",
+                A::Kick {
+                    player: officer2.id,
+                },
+            ),
+            (
+                "promote",
+                A::SetRole {
+                    player: member2.id,
+                    role: 1,
+                },
+            ),
+            (
+                "demote",
+                A::SetRole {
+                    player: officer2.id,
+                    role: 2,
+                },
+            ),
+            ("notice", A::EditNotice { text: "hi".into() }),
+            ("transfer", A::Transfer { player: member2.id }),
+            ("disband", A::Disband),
+            ("leave", A::Leave),
+        ];
+        let table: [(&Player, &[&str]); 4] = [
+            (
+                leader,
+                &[
+                    "invite",
+                    "accept",
+                    "decline",
+                    "kick member",
+                    "kick officer",
+                    "promote",
+                    "demote",
+                    "notice",
+                    "transfer",
+                    "disband",
+                ],
+            ),
+            (
+                officer,
+                &[
+                    "invite",
+                    "accept",
+                    "decline",
+                    "kick member",
+                    "notice",
+                    "leave",
+                ],
+            ),
+            (member, &["leave"]),
+            (outsider, &[]),
+        ];
+        // Refused cells first, all on one guild: a refusal changes nothing.
+        let gid = setup().await;
+        let before = done(leader, A::Show { guild: gid }).await;
+        for (who, allowed) in &table {
+            for (name, action) in &actions {
+                if allowed.contains(name) {
+                    continue;
+                }
+                let why = refused(who, action.clone()).await;
+                assert!(
+                    why.starts_with("only ")
+                        || why == "you are not in a guild"
+                        || why.contains("transfer the leadership or disband"),
+                    "{name}: {why}"
+                );
+                assert_eq!(done(leader, A::Show { guild: gid }).await, before, "{name}");
+            }
+        }
+        done(leader, A::Disband).await;
+        // Allowed cells, each on a fresh guild.
+        for (who, allowed) in &table {
+            for (name, action) in &actions {
+                if !allowed.contains(name) {
+                    continue;
+                }
+                let gid = setup().await;
+                guild(who, action.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("{name} by {}: {e}", who.id));
+                // Whoever leads now ends it, so the next cell starts from nobody in a guild.
+                if let Ok(Some(g)) = guild(outsider, A::Show { guild: gid }).await
+                    && let Some(lead) = g.members.iter().find(|m| m.role == 0)
+                {
+                    let lead = ps.iter().find(|p| p.id == lead.player).unwrap();
+                    done(lead, A::Disband).await;
+                }
+                // An invitation or application left over is harmless: the next setup repeats it
+                // on a new guild id.
+            }
+        }
     });
     let (status, _) = server.terminate();
     assert!(status.success());
