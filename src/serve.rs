@@ -471,6 +471,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<Stop> {
         .context("loading the guilds")?
         .with_save_stats(persister.stats());
     bridge.set_guild_tags(guild_service.tag_board());
+    bridge.set_guild_limits(guild_service.limits_board());
     let (guilds, _guild_task) = {
         let _guard = runtime.enter();
         guild_service.spawn()

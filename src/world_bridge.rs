@@ -128,6 +128,7 @@ pub struct WorldBridge {
     grants: Option<GrantDesk>,
     alliances: Option<AllianceDesk>,
     guild_tags: Option<crate::guild::GuildTagBoard>,
+    guild_limits: Option<crate::guild::GuildLimitsBoard>,
     /// Commands held back from the last tick (see [`WorldBridge::before_tick`]); they go first
     /// next tick, in the order they came.
     held_inputs: Vec<WorldInput>,
@@ -169,6 +170,7 @@ impl WorldBridge {
                 grants: None,
                 alliances: None,
                 guild_tags: None,
+                guild_limits: None,
                 held_inputs: Vec::new(),
                 max_unplanned_routes: DEFAULT_UNPLANNED_ROUTES_PER_TICK,
             },
@@ -197,6 +199,11 @@ impl WorldBridge {
     /// [`crate::grants`]).
     pub fn set_grants(&mut self, desk: GrantDesk) {
         self.grants = Some(desk);
+    }
+
+    /// Where a reloaded `guilds.toml` goes when its config is applied.
+    pub fn set_guild_limits(&mut self, board: crate::guild::GuildLimitsBoard) {
+        self.guild_limits = Some(board);
     }
 
     /// Where the AOI encoder finds guild tags for cities.
@@ -424,6 +431,14 @@ impl WorldBridge {
     /// online player's own-state changes, and publishes the tick number.
     pub fn after_tick(&mut self, kingdom: &mut Kingdom, events: &[WorldEvent]) {
         self.tick.store(kingdom.tick_count(), Ordering::Relaxed);
+        if let Some(board) = &self.guild_limits
+            && events
+                .iter()
+                .any(|e| matches!(e, WorldEvent::ConfigApplied { .. }))
+        {
+            let limits = crate::guild::GuildLimits::from_config(&kingdom.config().assets.guilds);
+            *board.write().unwrap_or_else(PoisonError::into_inner) = limits;
+        }
         // Each object's view or update is encoded once per tick and its bytes shared by every
         // observer that sees it (`encode_batch`).
         // Cities go out with their guild's tag (read under the board's lock for this loop).

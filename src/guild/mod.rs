@@ -51,6 +51,10 @@ pub mod codes {
 /// with their guild's tag. Written by the guild service when a guild is created or disbanded.
 pub type GuildTagBoard = Arc<std::sync::RwLock<std::collections::HashMap<u64, String>>>;
 
+/// The guild limits in force (`assets/guilds.toml`), replaced by the tick thread when a reloaded
+/// config is applied, so a designer's edit reaches the guild service without a restart.
+pub type GuildLimitsBoard = Arc<std::sync::RwLock<GuildLimits>>;
+
 /// Most requests waiting for the service; more are answered `RATE_LIMITED`.
 pub const QUEUE: usize = 4096;
 
@@ -128,7 +132,7 @@ pub struct GuildService {
     store: Arc<dyn Store>,
     kingdom: KingdomId,
     epoch: u64,
-    limits: GuildLimits,
+    limits: GuildLimitsBoard,
     guilds: Guilds,
     chat: Chat,
     net: Option<ServerHandle>,
@@ -184,7 +188,7 @@ impl GuildService {
             store,
             kingdom,
             epoch,
-            limits,
+            limits: Arc::new(std::sync::RwLock::new(limits)),
             guilds,
             chat,
             net,
@@ -193,6 +197,18 @@ impl GuildService {
             saves: None,
             tags: GuildTagBoard::default(),
         })
+    }
+
+    /// The limits board this service reads at every request (see [`GuildLimitsBoard`]).
+    pub fn limits_board(&self) -> GuildLimitsBoard {
+        self.limits.clone()
+    }
+
+    fn limits(&self) -> GuildLimits {
+        self.limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The tags board this service keeps (every guild's tag by id), for the AOI encoder.
@@ -285,9 +301,10 @@ impl GuildService {
         };
         let (gid, members): (u64, Vec<PlayerId>) =
             (g.id, g.members.iter().map(|m| m.player).collect());
+        let limits = self.limits();
         match self
             .chat
-            .admit(&self.limits, actor, &text, std::time::Instant::now())
+            .admit(&limits, actor, &text, std::time::Instant::now())
         {
             Ok(()) => {}
             Err(e @ ChatRefusal::TooFast { .. }) => {
@@ -295,9 +312,7 @@ impl GuildService {
             }
             Err(e) => return ServerMessage::error(codes::GUILD_REFUSED, e.to_string()),
         }
-        let (message, gone) = self
-            .chat
-            .next(&self.limits, gid, actor, text, now_unix_ms());
+        let (message, gone) = self.chat.next(&limits, gid, actor, text, now_unix_ms());
         let mut batch = WriteBatch::new(self.kingdom);
         batch.upsert(message.clone());
         for key in &gone {
@@ -310,7 +325,7 @@ impl GuildService {
             guild_id: gid,
             messages: vec![chat::wire(&message)],
         });
-        self.chat.keep(&self.limits, message);
+        self.chat.keep(&limits, message);
         if let Some(net) = &self.net {
             for p in members.into_iter().filter(|p| *p != actor) {
                 if let Some(session) = net.player_session(p) {
@@ -371,7 +386,8 @@ impl GuildService {
             _ => 0,
         };
         let mut next = self.guilds.clone();
-        let change = match next.apply(&self.limits, actor, action, || new_id, now_unix_ms()) {
+        let limits = self.limits();
+        let change = match next.apply(&limits, actor, action, || new_id, now_unix_ms()) {
             Ok(c) => c,
             Err(refusal) => return ServerMessage::error(codes::GUILD_REFUSED, refusal.to_string()),
         };
@@ -465,7 +481,7 @@ impl GuildService {
                     joined_unix_ms: m.joined_unix_ms,
                 })
                 .collect(),
-            member_cap: self.limits.member_cap as u32,
+            member_cap: self.limits().member_cap as u32,
             applicants: if leads {
                 g.applicants.iter().map(|p| p.0).collect()
             } else {

@@ -317,7 +317,7 @@ fn a_guild_lives_through_invites_roles_kicks_a_restart_and_disbanding() {
 }
 
 #[test]
-fn two_players_racing_for_the_last_slot_exactly_one_gets_in() {
+fn two_players_racing_for_the_last_slot_exactly_one_gets_in_and_a_raised_cap_applies_live() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = small_asset_files(200);
     let guilds = files
@@ -325,9 +325,9 @@ fn two_players_racing_for_the_last_slot_exactly_one_gets_in() {
         .expect("guilds.toml is shipped");
     *guilds = guilds.replace("member_cap = 100", "member_cap = 2");
     write_assets(&dir.path().join("assets"), &files);
-    let (server, addr, fp) = start_game_server(dir.path(), &[]);
+    let (mut server, addr, fp) = start_game_server(dir.path(), &[]);
     let rt = runtime();
-    rt.block_on(async {
+    let (lead, x, y, gid) = rt.block_on(async {
         let lead = join(addr, fp, "lead").await;
         let x = join(addr, fp, "x").await;
         let y = join(addr, fp, "y").await;
@@ -360,6 +360,40 @@ fn two_players_racing_for_the_last_slot_exactly_one_gets_in() {
         assert_eq!(full, "the guild is full (2/2)");
         let g = done(&lead, A::Show { guild: 0 }).await.unwrap();
         assert_eq!(g.members.len(), 2);
+        (lead, x, y, g.id)
+    });
+
+    // A designer raises the cap in the running server's guilds.toml: it applies at once.
+    *files.get_mut("guilds.toml").unwrap() =
+        files["guilds.toml"].replace("member_cap = 2", "member_cap = 3");
+    write_assets(&dir.path().join("assets"), &files);
+    server.wait_for("config version 2 applied", Duration::from_secs(30));
+    rt.block_on(async {
+        let end = Instant::now() + Duration::from_secs(10);
+        let late = if done(&lead, A::Show { guild: gid })
+            .await
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.player == x.id)
+        {
+            &y
+        } else {
+            &x
+        };
+        let g = loop {
+            // The new limits reach the guild service right after the tick applied them.
+            match guild(late, A::AcceptInvite { guild: gid }).await {
+                Ok(g) => break g.unwrap(),
+                Err(ClientError::Server { message, .. })
+                    if message == "the guild is full (2/2)" && Instant::now() < end =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!((g.members.len(), g.member_cap), (3, 3));
     });
     let (status, _) = server.terminate();
     assert!(status.success());
