@@ -227,17 +227,23 @@ impl GuildService {
         self
     }
 
-    /// Writes `batch` unless the store is known to be down; the error reply otherwise.
-    async fn write(&self, batch: &WriteBatch) -> Result<(), ServerMessage> {
-        if self
-            .saves
+    /// The refusal while the world's saves are failing (the store is down), if they are.
+    fn store_down(&self) -> Option<ServerMessage> {
+        self.saves
             .as_ref()
             .is_some_and(|s| s.failing.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(ServerMessage::error(
-                codes::GUILD_UNAVAILABLE,
-                "the store is unavailable right now; nothing changed, try again",
-            ));
+            .then(|| {
+                ServerMessage::error(
+                    codes::GUILD_UNAVAILABLE,
+                    "the store is unavailable right now; nothing changed, try again",
+                )
+            })
+    }
+
+    /// Writes `batch` unless the store is known to be down; the error reply otherwise.
+    async fn write(&self, batch: &WriteBatch) -> Result<(), ServerMessage> {
+        if let Some(refusal) = self.store_down() {
+            return Err(refusal);
         }
         self.store
             .apply(self.epoch, batch)
@@ -377,6 +383,9 @@ impl GuildService {
         }
         let new_id = match &action {
             GuildAction::Create { .. } => {
+                if let Some(refusal) = self.store_down() {
+                    return refusal;
+                }
                 let seq = format!("guild_id:{}", self.kingdom.0);
                 match self.store.next_sequence(&seq).await {
                     Ok(id) => id,
