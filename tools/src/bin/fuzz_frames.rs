@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dominion_net::proto::{
-    Action, ClientMessage, Command, CommandBody, FrameDecoder, Login, MailDelete, MailList,
-    MailMarkRead, MailRead, Ping, RateLimit, Resume, ServerMessage, Session, SessionConfig,
-    SessionState, SetViewport,
+    Action, ClientMessage, Command, CommandBody, FrameDecoder, GuildActionWire, GuildChatHistory,
+    GuildChatSend, GuildRequest, Login, MailDelete, MailList, MailMarkRead, MailRead, Ping,
+    RateLimit, Resume, ServerMessage, Session, SessionConfig, SessionState, SetViewport,
 };
 use dominion_sim::types::PlayerId;
 
@@ -109,6 +109,32 @@ fn valid_frames(rng: &mut Rng) -> Vec<Vec<u8>> {
         }
         .into(),
         MailDelete { id: rng.next() }.into(),
+        dominion_net::proto::MailClaim { id: rng.next() }.into(),
+        GuildRequest {
+            action: match rng.below(6) {
+                0 => GuildActionWire::Create {
+                    name: long.clone(),
+                    tag: "NW".into(),
+                },
+                1 => GuildActionWire::Invite { player: rng.next() },
+                2 => GuildActionWire::SetRole {
+                    player: rng.next(),
+                    role: rng.below(4) as u8,
+                },
+                3 => GuildActionWire::EditNotice { text: long.clone() },
+                4 => GuildActionWire::Find {
+                    name_or_tag: long.clone(),
+                },
+                _ => GuildActionWire::Leave,
+            },
+        }
+        .into(),
+        GuildChatSend { text: long.clone() }.into(),
+        GuildChatHistory {
+            before: rng.next(),
+            limit: rng.next() as u16,
+        }
+        .into(),
     ];
     msgs.iter()
         .map(|m| {
