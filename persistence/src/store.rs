@@ -602,8 +602,8 @@ pub async fn get_or_create_account(
         return Err(StoreError::Invalid("empty openid".into()));
     }
     let scope = KingdomId(u32::from(server_id));
-    if let Some(a) = load_record::<AccountRecord>(store, migrations, scope, openid).await? {
-        return Ok((a.player, false));
+    if let Some(player) = find_account(store, migrations, server_id, openid).await? {
+        return Ok((player, false));
     }
     let seq = store.next_sequence(&user_sequence_name(server_id)).await?;
     if seq >= 1 << 48 {
@@ -622,8 +622,8 @@ pub async fn get_or_create_account(
     {
         return Ok((record.player, true));
     }
-    match load_record::<AccountRecord>(store, migrations, scope, openid).await? {
-        Some(a) => Ok((a.player, false)),
+    match find_account(store, migrations, server_id, openid).await? {
+        Some(player) => Ok((player, false)),
         None => Err(StoreError::Invalid(format!(
             "account {openid} on server {server_id} vanished during creation"
         ))),

@@ -30,7 +30,7 @@ use dominion_persistence::{
     WriteBatch, load_records,
 };
 use dominion_sim::types::PlayerId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub use alliances::{AllianceDesk, AllianceSender};
 pub use chat::{Chat, ChatRefusal};
@@ -74,14 +74,12 @@ pub enum GuildAsk {
     },
 }
 
-enum GuildInput {
-    Request {
-        session: SessionId,
-        request_id: u32,
-        player: PlayerId,
-        ask: GuildAsk,
-    },
-    Ask(PlayerId, GuildAsk, oneshot::Sender<ServerMessage>),
+/// A player's request and where its reply goes.
+struct GuildInput {
+    session: SessionId,
+    request_id: u32,
+    player: PlayerId,
+    ask: GuildAsk,
 }
 
 /// Sends requests to the guild service. Cheap to clone; never waits.
@@ -95,7 +93,7 @@ impl GuildHandle {
     /// Queues a player's request; the reply goes to `session`. A full queue is answered
     /// `RATE_LIMITED` at once.
     pub fn request(&self, session: SessionId, request_id: u32, player: PlayerId, ask: GuildAsk) {
-        let input = GuildInput::Request {
+        let input = GuildInput {
             session,
             request_id,
             player,
@@ -113,17 +111,6 @@ impl GuildHandle {
                 ),
             );
         }
-    }
-
-    /// Answers a player's request here instead of on a session (tests, operators).
-    pub async fn ask(&self, player: PlayerId, ask: GuildAsk) -> Result<ServerMessage, String> {
-        let (reply, wait) = oneshot::channel();
-        self.tx
-            .send(GuildInput::Ask(player, ask, reply))
-            .await
-            .map_err(|_| "the guild service has stopped".to_owned())?;
-        wait.await
-            .map_err(|_| "the guild service stopped before answering".to_owned())
     }
 }
 
@@ -170,6 +157,7 @@ impl GuildService {
         let messages: Vec<GuildChatRecord> =
             load_records(store.as_ref(), migrations, kingdom).await?;
         let chat = Chat::from_records(messages, limits.chat_keep);
+        let guilds_tags = guilds.tags().collect();
         let should = guilds.alliances();
         let mut sent = 0;
         for &(player, now) in world_alliances {
@@ -195,7 +183,7 @@ impl GuildService {
             world,
             standby,
             saves: None,
-            tags: GuildTagBoard::default(),
+            tags: Arc::new(std::sync::RwLock::new(guilds_tags)),
         })
     }
 
@@ -213,11 +201,6 @@ impl GuildService {
 
     /// The tags board this service keeps (every guild's tag by id), for the AOI encoder.
     pub fn tag_board(&self) -> GuildTagBoard {
-        {
-            let mut board = self.tags.write().unwrap_or_else(|p| p.into_inner());
-            board.clear();
-            board.extend(self.guilds.tags());
-        }
         self.tags.clone()
     }
 
@@ -262,23 +245,16 @@ impl GuildService {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<GuildInput>) {
-        while let Some(input) = rx.recv().await {
-            match input {
-                GuildInput::Request {
-                    session,
-                    request_id,
-                    player,
-                    ask,
-                } => {
-                    let reply = self.serve(player, ask).await;
-                    if let Some(net) = &self.net {
-                        let _ = net.reply(session, request_id, &reply);
-                    }
-                }
-                GuildInput::Ask(player, ask, reply) => {
-                    let answer = self.serve(player, ask).await;
-                    let _ = reply.send(answer);
-                }
+        while let Some(GuildInput {
+            session,
+            request_id,
+            player,
+            ask,
+        }) = rx.recv().await
+        {
+            let reply = self.serve(player, ask).await;
+            if let Some(net) = &self.net {
+                let _ = net.reply(session, request_id, &reply);
             }
         }
     }

@@ -228,6 +228,17 @@ pub struct Guilds {
     member_of: BTreeMap<PlayerId, u64>,
 }
 
+/// Refuses when `g` holds its member cap.
+fn has_room(g: &GuildRecord, limits: &GuildLimits) -> Result<(), GuildRefusal> {
+    if g.members.len() >= limits.member_cap {
+        return Err(GuildRefusal::Full {
+            members: g.members.len(),
+            cap: limits.member_cap,
+        });
+    }
+    Ok(())
+}
+
 fn role_of(g: &GuildRecord, p: PlayerId) -> Option<GuildRole> {
     g.members.iter().find(|m| m.player == p).map(|m| m.role)
 }
@@ -574,12 +585,7 @@ impl Guilds {
         if g.invited.contains(&actor) {
             return self.join(limits, guild, actor, now_ms);
         }
-        if g.members.len() >= limits.member_cap {
-            return Err(GuildRefusal::Full {
-                members: g.members.len(),
-                cap: limits.member_cap,
-            });
-        }
+        has_room(g, limits)?;
         if g.applicants.contains(&actor) {
             return Err(GuildRefusal::AlreadyPending(
                 "you have already applied to that guild",
@@ -617,12 +623,7 @@ impl Guilds {
         if g.applicants.contains(&player) {
             return self.join(limits, gid, player, now_ms);
         }
-        if g.members.len() >= limits.member_cap {
-            return Err(GuildRefusal::Full {
-                members: g.members.len(),
-                cap: limits.member_cap,
-            });
-        }
+        has_room(g, limits)?;
         if g.invited.contains(&player) {
             return Err(GuildRefusal::AlreadyPending(
                 "that player is already invited",
@@ -648,12 +649,7 @@ impl Guilds {
         now_ms: i64,
     ) -> Result<GuildChange, GuildRefusal> {
         let g = self.guild_mut(gid);
-        if g.members.len() >= limits.member_cap {
-            return Err(GuildRefusal::Full {
-                members: g.members.len(),
-                cap: limits.member_cap,
-            });
-        }
+        has_room(g, limits)?;
         g.applicants.retain(|p| *p != player);
         g.invited.retain(|p| *p != player);
         g.members.push(GuildMemberRecord {

@@ -7,7 +7,7 @@ use dominion_net::client::{Client, ClientOptions};
 use dominion_net::proto::{Login, ServerMessage};
 
 use crate::private_redis::PrivateRedis;
-use crate::support::{runtime, start_game_server};
+use crate::support::{eventually, runtime, start_game_server};
 
 fn login(openid: &str) -> Login {
     Login {
@@ -15,18 +15,6 @@ fn login(openid: &str) -> Login {
         platform_token: "dev".into(),
         client_version: "test".into(),
     }
-}
-
-/// Polls `f` until it is true or `within` passes.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
 }
 
 #[test]

@@ -3,38 +3,21 @@
 //! viewports, mailbox pages) and writes nothing: the owner epoch, the accounts, presence and
 //! mailboxes are left as the owner keeps them, and its saves are dropped and counted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dominion_net::client::{Client, ClientError, ClientOptions};
 use dominion_net::proto::{
-    CommandBody, CommandOutcome, ErrorCode, Login, MailList, MailMarkRead, ServerMessage,
+    CommandBody, CommandOutcome, ErrorCode, MailList, MailMarkRead, ServerMessage,
 };
 use dominion_persistence::{CoordinationConfig, KingdomId, Migrations, StoreConfig, find_account};
 use dominion_tools::admin::AdminClient;
 use serde_json::json;
 
-use crate::admin::{TOKEN, admin_addr, token_file};
+use crate::admin::{TOKEN, admin_addr, login, token_file};
 use crate::private_redis::PrivateRedis;
-use crate::support::{ServerProcess, fetch_metrics, metric_value, runtime, start_game_server};
-
-fn login(openid: &str) -> Login {
-    Login {
-        openid: openid.into(),
-        platform_token: "dev".into(),
-        client_version: "test".into(),
-    }
-}
-
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
+use crate::support::{
+    ServerProcess, eventually, fetch_metrics, metric_value, runtime, start_game_server,
+};
 
 #[test]
 fn a_standby_serves_the_saved_kingdom_on_its_own_address_and_writes_nothing() {

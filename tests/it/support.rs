@@ -274,6 +274,18 @@ pub fn start_game_server_within(
     (server, addr, fp)
 }
 
+/// Polls `f` until it is true or `within` passes.
+pub fn eventually(within: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
+}
+
 /// A tokio runtime for a test's clients (two workers).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
